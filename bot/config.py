@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     microsoft_app_password: SecretStr = SecretStr("")
     microsoft_app_tenant_id: str = ""
     microsoft_app_type: AppType = AppType.MULTI_TENANT
+    # Where inbound Bot Framework tokens are checked (defaults to botbuilder's own: the real Bot Framework).
+    bot_openid_metadata_url: str = ""
+    bot_token_issuer: str = "https://api.botframework.com"
 
     xero_client_id: str = ""
     xero_client_secret: SecretStr = SecretStr("")
