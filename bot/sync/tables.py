@@ -9,6 +9,7 @@ own key, so every write is an idempotent upsert and one environment can hold sev
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -37,7 +38,7 @@ class Column:
     label: str
     max_length: int | None = None
     required: bool = False
-    choices: type[IntEnum] | None = None
+    choices: builtins.type[IntEnum] | None = None
     target: str | None = None  # lookup target logical name
 
 

@@ -1,0 +1,109 @@
+"""Routing as a table: commands by name, card actions by verb, with interceptors in front.
+
+Matching (here) is separate from handling (bot.teams.commands, bot.dialogs): handlers receive a `Turn` and
+already-split arguments or the raw submitted value, which they validate with the models in `cards.submits`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.commands import COMMANDS, help_lines, parse_command
+from bot.errors import ValidationFailed
+from bot.teams.turn import Turn
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Turn, list[str]], Awaitable[None]]
+SubmitHandler = Callable[[Turn, dict[str, Any]], Awaitable[None]]
+# An invoke handler may answer with a card that replaces the one clicked (Action.Execute).
+InvokeHandler = Callable[[Turn, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# An interceptor sees every message first (an active setup dialog); True means it handled it.
+Interceptor = Callable[[Turn], Awaitable[bool]]
+MAX_VERB_LENGTH = 64
+
+
+def submitted_verb(value: object) -> str | None:
+    """The `verb` of a card submit, if the value has the shape our cards send."""
+    if not isinstance(value, dict):
+        return None
+    verb = value.get("verb")
+    if isinstance(verb, str) and 0 < len(verb) <= MAX_VERB_LENGTH:
+        return verb
+    return None
+
+
+class Router:
+    def __init__(self) -> None:
+        self._commands: dict[str, CommandHandler] = {}
+        self._verbs: dict[str, SubmitHandler] = {}
+        self._invokes: dict[str, InvokeHandler] = {}
+        self._interceptors: list[Interceptor] = []
+        self._help: CommandHandler = _send_help
+
+    def on_command(self, name: str, handler: CommandHandler) -> None:
+        if name not in {c.name for c in COMMANDS} and name != "cancel":
+            raise ValueError(f"{name} is not in the command table (bot/commands.py)")
+        self._commands[name] = handler
+
+    def on_help(self, handler: CommandHandler) -> None:
+        self._help = handler
+
+    def on_verb(self, verb: str, handler: SubmitHandler) -> None:
+        self._verbs[verb] = handler
+
+    def on_invoke_verb(self, verb: str, handler: InvokeHandler) -> None:
+        self._invokes[verb] = handler
+
+    def add_interceptor(self, interceptor: Interceptor) -> None:
+        self._interceptors.append(interceptor)
+
+    async def handle_message(self, turn: Turn) -> None:
+        for interceptor in self._interceptors:
+            if await interceptor(turn):
+                return
+        value = turn.value
+        if value is not None and not turn.text:
+            await self._handle_submit(turn, value)
+            return
+        parsed = parse_command(turn.text)
+        if parsed.command is None:
+            if parsed.raw.strip().lower() in {"cancel", "/cancel", "sync cancel", "/sync cancel"}:
+                handler = self._commands.get("cancel")
+                if handler is not None:
+                    await handler(turn, [])
+                    return
+            await self._help(turn, [])
+            return
+        handler = self._commands.get(parsed.command.name)
+        if handler is None:
+            await self._help(turn, [])
+            return
+        await handler(turn, parsed.args)
+
+    async def _handle_submit(self, turn: Turn, value: object) -> None:
+        verb = submitted_verb(value)
+        handler = self._verbs.get(verb) if verb else None
+        if handler is None or not isinstance(value, dict):
+            log.info("Ignored a card submit with an unknown verb")
+            await turn.send_text("That button is no longer active. Type `sync help` to see what I can do.")
+            return
+        try:
+            await handler(turn, value)
+        except ValidationFailed as exc:
+            await turn.send_text(f"⚠️ {exc}")
+
+    async def handle_invoke(self, turn: Turn, verb: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        handler = self._invokes.get(verb)
+        if handler is not None:
+            return await handler(turn, data)
+        submit = self._verbs.get(verb)
+        if submit is not None:
+            await submit(turn, {**data, "verb": verb})
+        return None
+
+
+async def _send_help(turn: Turn, _args: list[str]) -> None:
+    await turn.send_text("Here is what I can do:\n\n" + "\n".join(f"- {line}" for line in help_lines()))
