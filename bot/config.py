@@ -120,9 +120,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.microsoft_app_id and not self.microsoft_app_password.get_secret_value():
-            if self.microsoft_app_type != AppType.USER_ASSIGNED_MSI:
-                raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
+        if (
+            self.microsoft_app_id
+            and not self.microsoft_app_password.get_secret_value()
+            and self.microsoft_app_type != AppType.USER_ASSIGNED_MSI
+        ):
+            raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
         if self.microsoft_app_type == AppType.SINGLE_TENANT and not self.microsoft_app_tenant_id:
             raise ValueError("MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
         if not self.sandbox_mode and not self.token_encryption_keys:

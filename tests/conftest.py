@@ -76,11 +76,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
     """A clean Redis database for one test."""
     import redis as redis_sync
 
     client = redis_sync.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()
-    yield redis_server.url
+    return redis_server.url
