@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-SCHEMA_PATH = Path("/work/shared/specs/adaptivecards/1.5.0/adaptive-card.json")
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "specs" / "adaptivecards" / "1.5.0" / "adaptive-card.json"
 
 Json = dict[str, Any]
 

@@ -28,7 +28,7 @@ from manifest.build import (
     menu_commands,
 )
 
-SCHEMA_PATH = Path("/work/shared/specs/teams/v1.22/MicrosoftTeams.schema.json")
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "specs" / "teams" / "v1.22" / "MicrosoftTeams.schema.json"
 BOT_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 
 Json = dict[str, Any]

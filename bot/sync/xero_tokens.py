@@ -1,0 +1,195 @@
+"""Xero tokens per connection: stored encrypted, refreshed by one caller at a time, rotation kept.
+
+Xero rotates the refresh token on every refresh, and two refreshers of one token set break each other
+(the loser's refresh token is superseded: invalid_grant, reconnect). So a refresh happens only under
+two locks: an asyncio.Lock per connection (coroutines of this process) and a store lock with a TTL
+(other processes; the TTL frees it if a process dies holding it). After taking them the stored tokens
+are read again: if someone else refreshed meanwhile, theirs are used and Xero is not called. The new
+token set is saved before its access token is handed out, so a crash can never leave us holding only
+a superseded refresh token (if a refresh answer is lost, Xero accepts the old one for 30 minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from bot.crypto import TokenCipher
+from bot.errors import AuthError, StoreError, TransientProviderError
+from bot.storage.base import LockStore, TokenKind, TokenStore
+from bot.sync.xero_auth import XeroOAuth, XeroTokenSet
+
+logger = logging.getLogger(__name__)
+
+ReconnectCallback = Callable[[str], Awaitable[None]]
+
+
+class TokenLockStore(TokenStore, LockStore, Protocol):
+    """What the provider needs of the store (every `Store` has it)."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class XeroTokenProvider:
+    LOCK_PREFIX = "xero-token-refresh:"
+
+    def __init__(
+        self,
+        store: TokenLockStore,
+        cipher: TokenCipher,
+        oauth: XeroOAuth,
+        on_reconnect_required: ReconnectCallback | None = None,
+        *,
+        refresh_margin: timedelta = timedelta(minutes=2),
+        lock_ttl: float = 60.0,
+        lock_wait: float = 65.0,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._oauth = oauth
+        self._on_reconnect_required = on_reconnect_required
+        self._margin = refresh_margin
+        self._lock_ttl = lock_ttl
+        self._lock_wait = lock_wait
+        self._now = now
+        self._sleep = sleep
+        # Unique per provider object: two providers in one process behave as two processes would.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Refresh tokens Xero refused (invalid_grant), so waiting callers do not ask Xero again.
+        self._refused: dict[str, str] = {}
+        self.refreshes = 0
+
+    async def save(self, connection_id: str, tokens: XeroTokenSet) -> None:
+        blob = self._cipher.encrypt_json(tokens.model_dump(mode="json"))
+        await self._store.put_tokens(connection_id, TokenKind.XERO, blob)
+        self._refused.pop(connection_id, None)
+
+    async def load(self, connection_id: str) -> XeroTokenSet | None:
+        blob = await self._store.get_tokens(connection_id, TokenKind.XERO)
+        if blob is None:
+            return None
+        try:
+            return XeroTokenSet.model_validate(self._cipher.decrypt_json(blob))
+        except ValidationError:
+            raise StoreError(f"the stored Xero tokens of connection {connection_id} are unreadable") from None
+
+    async def delete(self, connection_id: str) -> None:
+        await self._store.delete_tokens(connection_id, TokenKind.XERO)
+
+    async def access_token(
+        self, connection_id: str, *, force_refresh: bool = False, rejected_token: str | None = None
+    ) -> str:
+        """A valid access token, refreshed if it expires within the margin.
+
+        `force_refresh` (after a 401): refresh unless the stored token already differs from the one
+        Xero rejected (`rejected_token`, else the token stored when the call began)."""
+        tokens = await self._require(connection_id)
+        stale = rejected_token if rejected_token is not None else (tokens.access_token if force_refresh else None)
+        if stale is None and not tokens.expires_within(self._margin, self._now()):
+            return tokens.access_token
+        tokens = await self._refresh_locked(connection_id, stale)
+        return tokens.access_token
+
+    async def refresh_if_idle(self, connection_id: str, max_idle: timedelta) -> bool:
+        """Refresh when the refresh token has not been used for `max_idle` (Xero drops it after 60 days).
+
+        For connections that do not run often (paused ones): returns True if it refreshed."""
+        tokens = await self._require(connection_id)
+        if tokens.refresh_idle(self._now()) < max_idle:
+            return False
+        fresh = await self._refresh_locked(connection_id, tokens.access_token)
+        return fresh.refresh_token != tokens.refresh_token
+
+    async def _require(self, connection_id: str) -> XeroTokenSet:
+        tokens = await self.load(connection_id)
+        if tokens is None:
+            raise AuthError(
+                "no Xero tokens are stored for this connection; connect Xero again",
+                reconnect_required=True,
+                provider="xero",
+                code="no_tokens",
+            )
+        return tokens
+
+    async def _refresh_locked(self, connection_id: str, stale: str | None) -> XeroTokenSet:
+        lock = self._locks.setdefault(connection_id, asyncio.Lock())
+        async with lock:
+            await self._acquire_store_lock(connection_id)
+            try:
+                current = await self._require(connection_id)
+                fresh_enough = not current.expires_within(self._margin, self._now())
+                if fresh_enough and (stale is None or current.access_token != stale):
+                    return current  # refreshed by another coroutine or process while we waited
+                return await self._refresh(connection_id, current)
+            finally:
+                await self._release_store_lock(connection_id)
+
+    async def _refresh(self, connection_id: str, current: XeroTokenSet) -> XeroTokenSet:
+        if self._refused.get(connection_id) == current.refresh_token:
+            raise AuthError(
+                "Xero refused this connection's refresh token; connect Xero again",
+                reconnect_required=True,
+                provider="xero",
+                code="invalid_grant",
+            )
+        try:
+            new = await self._oauth.refresh(current.refresh_token)
+        except AuthError as exc:
+            if exc.reconnect_required:
+                self._refused[connection_id] = current.refresh_token
+                logger.warning("Xero refused the refresh token of connection %s: reconnect required", connection_id)
+                if self._on_reconnect_required is not None:
+                    await self._on_reconnect_required(connection_id)
+            raise
+        # A refresh answer carries no id_token: keep who the tokens belong to.
+        new = new.model_copy(
+            update={
+                "xero_user_id": new.xero_user_id or current.xero_user_id,
+                "email": new.email or current.email,
+                "name": new.name or current.name,
+                "auth_event_id": new.auth_event_id or current.auth_event_id,
+            }
+        )
+        await self.save(connection_id, new)
+        self.refreshes += 1
+        logger.info("Xero tokens of connection %s refreshed (valid until %s)", connection_id, new.expires_at)
+        return new
+
+    async def _acquire_store_lock(self, connection_id: str) -> None:
+        name = self.LOCK_PREFIX + connection_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lock_wait
+        delay = 0.02
+        while not await self._store.acquire_lock(name, self._owner, self._lock_ttl):
+            if loop.time() >= deadline:
+                raise TransientProviderError(
+                    "another process is still refreshing this connection's Xero tokens",
+                    provider="xero",
+                    code="token_lock_busy",
+                )
+            await self._sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _release_store_lock(self, connection_id: str) -> None:
+        try:
+            await self._store.release_lock(self.LOCK_PREFIX + connection_id, self._owner)
+        except StoreError:
+            # The TTL frees it; failing the caller's call for this would lose a good token.
+            logger.warning("could not release the Xero token lock of connection %s", connection_id)
