@@ -71,6 +71,21 @@ def locate(store: TableStore, key_text: str) -> Locator:
     if isinstance(parsed, str):
         return parsed
     spec = store.spec
+    # A lookup that is part of an alternate key is named by its lookup property, `_x_value`, as the
+    # real Web API requires ("you must use the name of the corresponding Lookup Property").
+    renamed: dict[str, Any] = {}
+    for name, literal in parsed.items():
+        column = spec.by_wire.get(name)
+        if column is not None and column.type == ColumnType.LOOKUP and name != column.name:
+            renamed[column.name] = literal
+        elif name in spec.by_name and spec.by_name[name].type == ColumnType.LOOKUP:
+            raise errors.bad_query(
+                f"The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.{spec.logical_name}'. "
+                f"Use the lookup property '_{name}_value' for the lookup column '{name}'."
+            )
+        else:
+            renamed[name] = literal
+    parsed = renamed
     if not spec.alternate_key or set(parsed) != set(spec.alternate_key):
         raise errors.bad_query(
             f"The key '{key_text}' does not match the primary key or an alternate key of entity '{spec.logical_name}'."

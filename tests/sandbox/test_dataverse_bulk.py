@@ -32,7 +32,7 @@ async def _connector(ms: MsSandboxes) -> str:
 def _target(connector: str, number: int, name: str | None = None) -> dict[str, Any]:
     return {
         "@odata.type": ACCOUNT_TYPE,
-        "@odata.id": f"{CHART_OF_ACCOUNTS.entity_set}(xdc_connectorid={connector},xdc_xeroaccountid='acc-{number}')",
+        "@odata.id": f"{CHART_OF_ACCOUNTS.entity_set}(_xdc_connectorid_value={connector},xdc_xeroaccountid='acc-{number}')",
         "xdc_name": name or f"Account {number}",
         "xdc_code": str(number)[:10],
     }

@@ -125,7 +125,7 @@ async def test_create_read_update_delete_with_representation_and_etags(ms: MsSan
 
 async def test_upsert_by_alternate_key_twice_makes_one_row(ms: MsSandboxes) -> None:
     connector = await _connector(ms)
-    key = f"{CHART_OF_ACCOUNTS.entity_set}(xdc_connectorid={connector},xdc_xeroaccountid='acc-1')"
+    key = f"{CHART_OF_ACCOUNTS.entity_set}(_xdc_connectorid_value={connector},xdc_xeroaccountid='acc-1')"
     body = {"xdc_name": "Sales", "xdc_code": "200"}
 
     first = await ms.dv("PATCH", PROD, key, json=body)
@@ -145,7 +145,7 @@ async def test_upsert_by_alternate_key_twice_makes_one_row(ms: MsSandboxes) -> N
 
 async def test_conditional_upserts(ms: MsSandboxes) -> None:
     connector = await _connector(ms)
-    key = f"{TAX_TYPE.entity_set}(xdc_connectorid={connector},xdc_xerotaxtype='OUTPUT2')"
+    key = f"{TAX_TYPE.entity_set}(_xdc_connectorid_value={connector},xdc_xerotaxtype='OUTPUT2')"
 
     update_only = await ms.dv("PATCH", PROD, key, headers={"If-Match": "*"}, json={"xdc_name": "GST"})
     assert update_only.status_code == 404
