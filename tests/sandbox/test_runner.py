@@ -34,7 +34,8 @@ def test_python_m_sandbox_starts_under_5_seconds_and_prints_settings(tmp_path: P
         # The printed lines are valid settings for the bot, and they point at live servers.
         settings = load_settings(**{k.lower(): v for k, v in values.items()})
         assert settings.sandbox_mode
-        assert settings.ca_bundle is not None and settings.ca_bundle.exists()
+        assert settings.ca_bundle is not None
+        assert settings.ca_bundle.exists()
         with httpx.Client(verify=str(settings.ca_bundle)) as client:
             oidc = client.get(f"{settings.entra_authority_host}/organizations/v2.0/.well-known/openid-configuration")
             assert oidc.status_code == 200
