@@ -1,0 +1,434 @@
+"""One run of one connection: Xero -> mapping -> Dataverse, and the report of what happened.
+
+    load the connection -> read Xero (Organisation, Accounts, TaxRates, BrandingThemes: 4 calls)
+    -> map -> compare with the fingerprints of what was last written -> upsert only what changed
+    (UpsertMultiple, 1,000 rows a call) -> save the fingerprints of what landed -> run report,
+    connection state, the Connector row in Dynamics -> tell the notifier
+
+Accounts are read incrementally (If-Modified-Since the high-water mark of the last good run) except on
+a full pass: the first run and then at least once every `full_pass_every`, so archivals and deletions
+that do not bump UpdatedDateUTC are seen. Tax rates and branding themes have no such filter, so each
+run sees them whole. A record that disappeared from a complete list is marked inactive, never deleted.
+
+The store only ever receives ids, hashes, counts, times and scrubbed error summaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from bot.errors import ConcurrencyError
+from bot.storage.base import (
+    Connection,
+    ConnectionStatus,
+    EntityCounts,
+    RecordFailure,
+    RunOutcome,
+    RunRecord,
+    Store,
+)
+from bot.sync.dataverse import DataverseClient
+from bot.sync.failures import RunFailure, attention_after_run, describe, record_reason
+from bot.sync.fingerprint import ChangeKind, plan_changes
+from bot.sync.mapping import (
+    TABLE_OF,
+    Entity,
+    Row,
+    inactive_row,
+    key_column,
+    map_accounts,
+    map_branding_themes,
+    map_tax_rates,
+    row_key,
+    row_values,
+)
+from bot.sync.ports import AttentionReason, Notifier
+from bot.sync.records import update_connector_run, upsert_connector_record
+from bot.sync.tables import Table
+from bot.sync.xero import XeroClient
+from bot.sync.xero_models import Account, Organisation
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES_KEPT = 50
+FAILURES_SHOWN = 10  # what a card lists; the rest are counted
+INTERRUPTED = "The run was interrupted before it finished (its worker stopped); the next run picks it up."
+
+DataverseFactory = Callable[[Connection], DataverseClient]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class RunStage(StrEnum):
+    """Progress reported to the notifier, in this order."""
+
+    READ_XERO = "read_xero"
+    WROTE_ACCOUNTS = "wrote_accounts"
+    WROTE_TAX_RATES = "wrote_tax_rates"
+    WROTE_BRANDING_THEMES = "wrote_branding_themes"
+
+
+_WROTE = {
+    Entity.ACCOUNTS: RunStage.WROTE_ACCOUNTS,
+    Entity.TAX_RATES: RunStage.WROTE_TAX_RATES,
+    Entity.BRANDING_THEMES: RunStage.WROTE_BRANDING_THEMES,
+}
+
+
+async def update_connection(
+    store: Store, connection_id: str, apply: Callable[[Connection], Connection], attempts: int = 5
+) -> Connection | None:
+    """Load, apply, save; on a lost optimistic write, load again and re-apply. None if it is gone.
+    `apply` returning the connection unchanged writes nothing."""
+    for _ in range(attempts):
+        current = await store.get_connection(connection_id)
+        if current is None:
+            return None
+        updated = apply(current)
+        if updated == current:
+            return current  # nothing to write
+        try:
+            return await store.save_connection(updated)
+        except ConcurrencyError:
+            continue
+    raise ConcurrencyError(f"connection {connection_id} kept changing; gave up after {attempts} tries")
+
+
+@dataclass
+class _Work:
+    """A run's working state (never stored as is)."""
+
+    connection: Connection
+    record: RunRecord
+    xero: XeroClient
+    dv: DataverseClient | None = None
+    organisation: Organisation | None = None
+    connector_row_id: str = ""
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[RecordFailure] = field(default_factory=list)
+    failure: RunFailure | None = None
+    interrupted: bool = False
+    modified_since: datetime | None = None
+
+    def tally(self, entity: Entity, what: str, n: int = 1) -> None:
+        counts = self.counts.setdefault(entity.value, {})
+        counts[what] = counts.get(what, 0) + n
+
+    def snapshot(self) -> RunRecord:
+        return self.record.model_copy(
+            update={
+                "counts": {k: EntityCounts(**v) for k, v in self.counts.items()},
+                "failures": self.failures[:MAX_FAILURES_KEPT],
+                "xero_calls": self.xero.calls,
+                "dataverse_calls": self.dv.calls if self.dv else 0,
+            }
+        )
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: Store,
+        xero: XeroClient,
+        dataverse_factory: DataverseFactory,
+        notifier: Notifier,
+        clock: Clock | None = None,
+        *,
+        full_pass_every: timedelta = timedelta(hours=24),
+        day_limit_warning: int = 500,
+        notifier_timeout: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._xero = xero
+        self._dataverse_factory = dataverse_factory
+        self._notifier = notifier
+        self.clock: Clock = clock or SystemClock()
+        self._full_pass_every = full_pass_every
+        self._day_limit_warning = day_limit_warning
+        self._notifier_timeout = notifier_timeout
+
+    def wants_full_pass(self, connection: Connection, now: datetime) -> bool:
+        if connection.accounts_modified_since is None or connection.last_full_pass_at is None:
+            return True
+        return now - connection.last_full_pass_at >= self._full_pass_every
+
+    async def run(
+        self,
+        connection_id: str,
+        trigger: str,
+        *,
+        run_id: str | None = None,
+        next_run_at: datetime | None = None,
+        full_pass: bool | None = None,
+    ) -> RunRecord:
+        """Run once and return the report (also saved in the store). Never raises for a failed sync:
+        the report says what failed. Paused, disconnected or unknown connections are SKIPPED (not saved)."""
+        now = self.clock.now()
+        record = RunRecord(
+            id=run_id or uuid.uuid4().hex, connection_id=connection_id, trigger=trigger, started_at=now
+        )
+        connection = await self._store.get_connection(connection_id)
+        if connection is None or connection.status != ConnectionStatus.ACTIVE:
+            why = (
+                "no longer exists"
+                if connection is None
+                else f"is {connection.status.value.replace('_', ' ')}"
+            )
+            return record.model_copy(
+                update={"outcome": RunOutcome.SKIPPED, "finished_at": now, "error": f"The connection {why}."}
+            )
+        full = self.wants_full_pass(connection, now) if full_pass is None else full_pass
+        record = record.model_copy(update={"full_pass": full})
+        await self._close_interrupted(connection_id, now)
+        await self._store.save_run(record)
+        await self._tell("run_started", lambda: self._notifier.run_started(connection, record))
+        work = _Work(connection=connection, record=record, xero=self._xero.for_run())
+        try:
+            await self._sync(work, full)
+        except asyncio.CancelledError:
+            work.failure = RunFailure(INTERRUPTED)
+            work.interrupted = True
+            await asyncio.shield(self._finish(work, full, next_run_at))
+            raise
+        except Exception as exc:
+            work.failure = describe(exc)
+            if work.failure.expected:
+                log.warning("run %s of %s failed: %s", record.id, connection_id, work.failure.error)
+            else:
+                log.exception("run %s of %s failed unexpectedly", record.id, connection_id)
+        return await self._finish(work, full, next_run_at)
+
+    # ---- the sync itself -------------------------------------------------------------------------
+
+    async def _sync(self, work: _Work, full: bool) -> None:
+        connection, xero = work.connection, work.xero
+        tenant = connection.xero_tenant_id
+        work.organisation = await xero.organisation(connection.id, tenant)
+        since = None if full else connection.accounts_modified_since
+        accounts = await xero.accounts(connection.id, tenant, modified_since=since)
+        tax_rates = await xero.tax_rates(connection.id, tenant)
+        themes = await xero.branding_themes(connection.id, tenant)
+        await self._progress(work, RunStage.READ_XERO)
+
+        work.dv = self._dataverse_factory(connection)
+        work.connector_row_id = connection.dataverse_connector_row_id or await upsert_connector_record(
+            work.dv, connection
+        )
+        cid = work.connector_row_id
+        failed = await self._write(
+            work, Entity.ACCOUNTS, map_accounts(accounts, cid), complete=full, verify=full
+        )
+        work.modified_since = _high_water(connection.accounts_modified_since, accounts, failed)
+        await self._progress(work, RunStage.WROTE_ACCOUNTS)
+        for entity, rows in (
+            (Entity.TAX_RATES, map_tax_rates(tax_rates, cid)),
+            (Entity.BRANDING_THEMES, map_branding_themes(themes, cid)),
+        ):
+            await self._write(work, entity, rows, complete=True, verify=full)
+            await self._progress(work, _WROTE[entity])
+
+    async def _write(
+        self, work: _Work, entity: Entity, rows: dict[str, Row], *, complete: bool, verify: bool
+    ) -> set[str]:
+        """Upsert what changed for one entity; returns the Xero keys that failed. `complete`: `rows` is
+        all Xero has (missing keys are deactivated); `verify`: check first which rows Dynamics still has."""
+        assert work.dv is not None
+        table, cid, connection_id = TABLE_OF[entity], work.connector_row_id, work.connection.id
+        previous = await self._store.get_fingerprints(connection_id, entity.value)
+        if verify and previous:
+            previous = await self._still_in_dynamics(work, table, previous)
+        changes = plan_changes(
+            rows, previous, complete=complete, inactive=lambda k: inactive_row(table, cid, k)
+        )
+        work.tally(entity, "unchanged", changes.unchanged)
+        for kind in ChangeKind:
+            work.tally(entity, kind.value, 0)
+        work.tally(entity, "failed", 0)
+        if not changes.changes:
+            return set()
+        results = await work.dv.upsert_many(
+            table, [(row_key(table, cid, change.key), change.row) for change in changes.changes]
+        )
+        landed = dict(previous)
+        failed: set[str] = set()
+        for change, result in zip(changes.changes, results, strict=True):
+            if result.ok:
+                landed[change.key] = change.fingerprint
+                work.tally(entity, change.kind.value)
+                continue
+            failed.add(change.key)
+            work.tally(entity, "failed")
+            if len(work.failures) < MAX_FAILURES_KEPT:
+                reason = record_reason(result.error, result.status, row_values(change.row))
+                work.failures.append(RecordFailure(entity=entity.value, key=change.key, reason=reason))
+        # Only what really landed: a failed row keeps its old hash, so the next run tries it again.
+        await self._store.put_fingerprints(connection_id, entity.value, landed)
+        return failed
+
+    async def _still_in_dynamics(self, work: _Work, table: Table, previous: dict[str, str]) -> dict[str, str]:
+        """The fingerprints of rows that are still in Dynamics. A row someone deleted there is written
+        again by this complete pass instead of being skipped forever as "unchanged"."""
+        assert work.dv is not None
+        column = key_column(table)
+        rows = await work.dv.rows_for_connector(table, work.connector_row_id, [column])
+        present = {str(row.get(column)) for row in rows}
+        missing = [key for key in previous if key not in present]
+        if missing:
+            log.info(
+                "%d %s row(s) are missing in Dynamics; writing them again", len(missing), table.logical_name
+            )
+        return {key: digest for key, digest in previous.items() if key in present}
+
+    # ---- the end of a run ------------------------------------------------------------------------
+
+    async def _finish(self, work: _Work, full: bool, next_run_at: datetime | None) -> RunRecord:
+        now = self.clock.now()
+        failure = work.failure
+        failed_records = sum(c.get("failed", 0) for c in work.counts.values())
+        outcome = (
+            RunOutcome.FAILED if failure else RunOutcome.PARTIAL if failed_records else RunOutcome.SUCCEEDED
+        )
+        tenant = work.connection.xero_tenant_id
+        day_remaining = work.xero.day_remaining(tenant)
+        record = work.snapshot().model_copy(
+            update={
+                "finished_at": now,
+                "outcome": outcome,
+                "error": failure.error if failure else "",
+                "xero_day_remaining": day_remaining,
+            }
+        )
+        new_status = failure.status if failure else None
+        next_run = None if new_status else next_run_at
+        before = work.connection
+
+        def apply(c: Connection) -> Connection:
+            update: dict[str, object] = {
+                "last_run_at": record.started_at,
+                "last_outcome": outcome.value,
+                "updated_at": now,
+                "next_run_at": next_run if c.status == ConnectionStatus.ACTIVE else None,
+            }
+            if work.interrupted:
+                pass  # a stopped worker says nothing about the connection's health
+            elif outcome == RunOutcome.FAILED:
+                update["consecutive_failures"] = c.consecutive_failures + 1
+            else:
+                update["consecutive_failures"] = 0
+                update["last_success_at"] = now
+                if full:
+                    update["last_full_pass_at"] = record.started_at
+            if work.modified_since is not None:
+                update["accounts_modified_since"] = work.modified_since
+            if day_remaining is not None:
+                update["xero_day_remaining"] = day_remaining
+            if work.connector_row_id and not c.dataverse_connector_row_id:
+                update["dataverse_connector_row_id"] = work.connector_row_id
+            if work.organisation is not None:
+                update["xero_org_name"] = work.organisation.name or c.xero_org_name
+                update["xero_timezone"] = work.organisation.iana_timezone or c.xero_timezone
+            if new_status is not None and c.status == ConnectionStatus.ACTIVE:
+                update["status"] = new_status
+                update["status_reason"] = failure.error if failure else ""
+                update["next_run_at"] = None
+            return c.model_copy(update=update)
+
+        after = await update_connection(self._store, work.connection.id, apply) or before
+        # The Connector row shows the connection as it is now (status, next run) and this run.
+        await self._write_connector_run(work, after, record, after.next_run_at)
+        record = record.model_copy(update={"dataverse_calls": work.dv.calls if work.dv else 0})
+        await self._store.save_run(record)
+        await self._tell("run_finished", lambda: self._notifier.run_finished(after, record))
+        await self._attention(before, after, record, failure)
+        return record
+
+    async def _write_connector_run(
+        self, work: _Work, connection: Connection, record: RunRecord, next_run: datetime | None
+    ) -> None:
+        """The Connector row shows the last run in Dynamics; best effort (the run is over either way)."""
+        failure = work.failure
+        if failure is not None and (failure.provider == "dynamics" or work.interrupted):
+            return  # Dynamics is the problem, or we are shutting down: do not wait on it
+        if work.dv is None and failure is not None and record.dataverse_calls == 0:
+            # Xero failed before Dynamics was touched: still say so in Dynamics.
+            try:
+                work.dv = self._dataverse_factory(connection)
+            except Exception:
+                log.warning("could not build a Dataverse client to record the run", exc_info=True)
+                return
+        if work.dv is None:
+            return
+        try:
+            await update_connector_run(work.dv, connection, record, next_run)
+        except Exception as exc:
+            log.warning("could not write the run to the Connector row: %s", type(exc).__name__)
+
+    async def _attention(
+        self, before: Connection, after: Connection, record: RunRecord, failure: RunFailure | None
+    ) -> None:
+        for reason, detail in attention_after_run(before, after, record, failure, self._day_limit_warning):
+            await self._tell("needs_attention", _bind(self._notifier.needs_attention, after, reason, detail))
+
+    async def _close_interrupted(self, connection_id: str, now: datetime) -> None:
+        """Runs still RUNNING while we hold the lease were cut off (a worker died): say so in history."""
+        for run in await self._store.list_runs(connection_id, limit=5):
+            if run.outcome == RunOutcome.RUNNING:
+                await self._store.save_run(
+                    run.model_copy(
+                        update={"outcome": RunOutcome.FAILED, "finished_at": now, "error": INTERRUPTED}
+                    )
+                )
+
+    # ---- telling people --------------------------------------------------------------------------
+
+    async def _progress(self, work: _Work, stage: RunStage) -> None:
+        snapshot = work.snapshot()
+        await self._tell(
+            "run_progress", lambda: self._notifier.run_progress(work.connection, snapshot, stage)
+        )
+
+    async def _tell(self, what: str, call: Callable[[], Awaitable[None]]) -> None:
+        """A notifier that fails or hangs must never fail the run."""
+        try:
+            await asyncio.wait_for(call(), timeout=self._notifier_timeout)
+        except Exception:
+            log.warning("notifier.%s failed; the run goes on", what, exc_info=True)
+
+
+def _bind(
+    method: Callable[[Connection, AttentionReason, str], Awaitable[None]],
+    connection: Connection,
+    reason: AttentionReason,
+    detail: str,
+) -> Callable[[], Awaitable[None]]:
+    return lambda: method(connection, reason, detail)
+
+
+def _high_water(previous: datetime | None, accounts: list[Account], failed: set[str]) -> datetime | None:
+    """The newest UpdatedDateUTC seen, held back before any account that failed (so it is read again)."""
+    stamps = [a.updated_date_utc for a in accounts if a.updated_date_utc is not None]
+    if not stamps:
+        return previous
+    mark = max(stamps)
+    if previous is not None:
+        mark = max(mark, previous)
+    failed_stamps = [a.updated_date_utc for a in accounts if a.account_id in failed]
+    if failed_stamps:
+        if any(s is None for s in failed_stamps):
+            return previous
+        mark = min(mark, min(s for s in failed_stamps if s is not None) - timedelta(seconds=1))
+    return mark

@@ -1,0 +1,124 @@
+"""The connection's own records in Dynamics: one Connector row and one Settings row per connection.
+
+Both are written by alternate key (`xdc_connectionid` for the Connector, the connector lookup for the
+Settings), so writing them again after a retry or a second setup updates the same rows. They hold
+configuration and the last run's outcome, never financial data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.storage.base import Connection, ConnectionStatus, RunOutcome, RunRecord
+from bot.sync.dataverse import DataverseClient
+from bot.sync.mapping import connector_bind, dv_datetime
+from bot.sync.tables import CONNECTOR, CONNECTOR_SETTINGS, ConnectorStatus, RunOutcomeChoice, Table
+
+_STATUS: dict[ConnectionStatus, ConnectorStatus] = {
+    ConnectionStatus.ACTIVE: ConnectorStatus.ACTIVE,
+    ConnectionStatus.PAUSED: ConnectorStatus.PAUSED,
+    ConnectionStatus.NEEDS_RECONNECTION: ConnectorStatus.NEEDS_RECONNECTION,
+    ConnectionStatus.DISCONNECTED: ConnectorStatus.DISCONNECTED,
+}
+
+_OUTCOME: dict[str, RunOutcomeChoice] = {
+    RunOutcome.SUCCEEDED: RunOutcomeChoice.SUCCEEDED,
+    RunOutcome.PARTIAL: RunOutcomeChoice.PARTIAL,
+    RunOutcome.FAILED: RunOutcomeChoice.FAILED,
+}
+
+
+def _cut(table: Table, column: str, value: str) -> str:
+    limit = table.column(column).max_length
+    return value[:limit] if limit else value
+
+
+def outcome_detail(run: RunRecord) -> str:
+    """One line for the Connector row: what the run did, or why it failed."""
+    if run.outcome == RunOutcome.FAILED:
+        return run.error or "The run failed."
+    changed = sum(c.changed for c in run.counts.values())
+    failed = sum(c.failed for c in run.counts.values())
+    text = f"{changed} change(s) written"
+    if failed:
+        text += f", {failed} record(s) failed"
+    return text + "."
+
+
+def connector_row(connection: Connection) -> dict[str, Any]:
+    """The Connector row's configuration columns (the run columns are written by `update_connector_run`)."""
+    row: dict[str, Any] = {
+        "xdc_name": _cut(CONNECTOR, "xdc_name", connection.name or connection.xero_org_name or connection.id),
+        "xdc_connectionid": connection.id,
+        "xdc_xeroorganisationname": _cut(CONNECTOR, "xdc_xeroorganisationname", connection.xero_org_name),
+        "xdc_xerotenantid": connection.xero_tenant_id,
+        "xdc_plan": connection.plan,
+        "xdc_timezone": connection.timezone,
+        "xdc_status": int(_STATUS[connection.status]),
+    }
+    if connection.last_outcome in _OUTCOME:
+        row["xdc_lastoutcome"] = int(_OUTCOME[connection.last_outcome])
+    if connection.last_run_at is not None:
+        row["xdc_lastrunutc"] = dv_datetime(connection.last_run_at)
+    if connection.next_run_at is not None:
+        row["xdc_nextrunutc"] = dv_datetime(connection.next_run_at)
+    return row
+
+
+def _connector_key(connection: Connection) -> dict[str, str]:
+    return {"xdc_connectionid": connection.id}
+
+
+async def upsert_connector_record(dv: DataverseClient, connection: Connection) -> str:
+    """Create or update the connection's Connector row; returns its id."""
+    return await dv.upsert(CONNECTOR, _connector_key(connection), connector_row(connection))
+
+
+async def upsert_settings_record(
+    dv: DataverseClient, connection: Connection, connector_row_id: str, *, is_default: bool = True
+) -> str:
+    """Create or update the connection's Settings row (one per connector); returns its id.
+
+    `is_default`: whether this is the environment's default connection (pass False when another
+    connection to the same environment already is)."""
+    row: dict[str, Any] = {
+        "xdc_name": _cut(CONNECTOR_SETTINGS, "xdc_name", connection.name or connection.id),
+        CONNECTOR_SETTINGS.lookup_bind("xdc_connectorid"): connector_bind(connector_row_id),
+        "xdc_plan": connection.plan,
+        "xdc_timezone": connection.timezone,
+        "xdc_notifymode": str(connection.notify_mode),
+        "xdc_isdefault": is_default,
+        "xdc_syncaccounts": True,
+        "xdc_synctaxrates": True,
+        "xdc_syncbrandingthemes": True,
+    }
+    return await dv.upsert(CONNECTOR_SETTINGS, {"xdc_connectorid": connector_row_id}, row)
+
+
+async def update_connector_run(
+    dv: DataverseClient, connection: Connection, run: RunRecord, next_run: datetime | None
+) -> str:
+    """Write the last run (time, outcome, one-line detail) and the next run on the Connector row."""
+    row = connector_row(connection)
+    row["xdc_lastrunutc"] = dv_datetime(run.started_at)
+    row["xdc_nextrunutc"] = dv_datetime(next_run)
+    if run.outcome in _OUTCOME:
+        row["xdc_lastoutcome"] = int(_OUTCOME[run.outcome])
+    row["xdc_lastoutcomedetail"] = _cut(CONNECTOR, "xdc_lastoutcomedetail", outcome_detail(run))
+    return await dv.upsert(CONNECTOR, _connector_key(connection), row)
+
+
+async def update_connector_status(dv: DataverseClient, connection: Connection) -> str:
+    """Write the connection's status (paused, resumed, needs reconnection) and next run."""
+    row = connector_row(connection)
+    row["xdc_nextrunutc"] = dv_datetime(connection.next_run_at)
+    return await dv.upsert(CONNECTOR, _connector_key(connection), row)
+
+
+async def mark_connector_disconnected(dv: DataverseClient, connection: Connection) -> str:
+    """The connection was removed: the row stays (its history is the customer's), marked disconnected."""
+    row = connector_row(connection)
+    row["xdc_status"] = int(ConnectorStatus.DISCONNECTED)
+    row["xdc_nextrunutc"] = None
+    return await dv.upsert(CONNECTOR, _connector_key(connection), row)

@@ -1,0 +1,427 @@
+"""The scheduler: claims due runs from the store, runs them with bounded concurrency, reschedules them.
+
+The store's due set with leases (`ScheduleStore`) is the backbone, so several worker processes can run
+side by side: a claimed connection is invisible to other claimers until its lease ends, a run extends
+its lease while it goes, and a crashed worker's lease simply expires so another worker picks the
+connection up. A run whose lease is lost is cancelled, so one connection never runs twice at once.
+
+On-demand runs (`request_run`) jump the queue and join a run already under way instead of starting a
+second one; they are limited per day by the plan (a counter in the store, shared by every process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConnectorError
+from bot.storage.base import Claim, Connection, ConnectionStatus, RunOutcome, RunRecord, Store
+from bot.sync.engine import Clock, SystemClock, update_connection
+from bot.sync.plans import PLANS_BY_ID, Plan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLAN = "trial"
+
+
+class Runner(Protocol):
+    """What the scheduler needs of the engine (`SyncEngine` is the one implementation)."""
+
+    async def run(
+        self,
+        connection_id: str,
+        trigger: str,
+        *,
+        run_id: str | None = None,
+        next_run_at: datetime | None = None,
+    ) -> RunRecord: ...
+
+
+class Refusal(StrEnum):
+    """Why an on-demand run was not started (stable names for the chat's wording)."""
+
+    NOT_FOUND = "not_found"
+    PAUSED = "paused"
+    NEEDS_RECONNECTION = "needs_reconnection"
+    DISCONNECTED = "disconnected"
+    DAILY_ALLOWANCE = "daily_allowance"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The answer to "sync now": started, joined a run under way, queued, or refused (and why)."""
+
+    started: bool
+    run_id: str = ""
+    started_at: datetime | None = None
+    joined: bool = False
+    refused_reason: str = ""  # a Refusal value, "" unless refused
+    message: str = ""  # one sentence a person can read
+    queued: bool = False  # accepted, but no worker has started it yet
+    used_today: int = 0
+    allowance: int = 0
+
+
+@dataclass
+class _InFlight:
+    run_id: str
+    started_at: datetime
+    task: asyncio.Task[None]
+
+
+def plan_of(connection: Connection) -> Plan:
+    return PLANS_BY_ID.get(connection.plan) or PLANS_BY_ID[DEFAULT_PLAN]
+
+
+def local_day(connection: Connection, now: datetime) -> str:
+    """The connection's calendar day (its own timezone), for the daily allowance."""
+    try:
+        zone = ZoneInfo(connection.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date().isoformat()
+
+
+class Scheduler:
+    """Runs due connections. One per process; any number of processes may share a store."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Runner,
+        *,
+        owner: str,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 120.0,
+        concurrency: int = 8,
+        jitter: float = 0.1,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        start_wait_seconds: float = 5.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._store = store
+        self._engine = engine
+        self.owner = owner
+        self._poll = poll_seconds
+        self._lease = lease_seconds
+        self._concurrency = concurrency
+        # A fraction of the plan's interval added at random, so tenants set up together spread out.
+        self._jitter = max(0.0, jitter)
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()  # spreading load, not security
+        self._start_wait = start_wait_seconds
+        self._inflight: dict[str, _InFlight] = {}
+        self._claim_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    async def start(self) -> None:
+        """Start claiming. Connections that are active but missing from the due set are scheduled."""
+        if self.running:
+            return
+        self._stopping.clear()
+        try:
+            await self.reconcile()
+        except ConnectorError:
+            log.warning("could not reconcile the due set at start; the loop retries claims", exc_info=True)
+        self._loop_task = asyncio.create_task(self._loop(), name=f"scheduler:{self.owner}")
+
+    async def stop(self, grace_seconds: float = 30.0) -> None:
+        """Stop claiming, let in-flight runs finish for up to `grace_seconds`, then cancel and release them."""
+        self._stopping.set()
+        self._wake.set()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        tasks = [f.task for f in self._inflight.values()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("cancelled %d run(s) still going at shutdown", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def reconcile(self) -> int:
+        """Schedule every active connection that has no due time and no lease. Returns how many."""
+        fixed = 0
+        now = self._clock.now()
+        for connection in await self._store.list_connections():
+            if connection.status != ConnectionStatus.ACTIVE:
+                continue
+            if await self._store.get_due(connection.id) is not None:
+                continue
+            if await self._store.lease_holder(connection.id) is not None:
+                continue
+            due = connection.next_run_at or now
+            await self._store.schedule(connection.id, min(due, now + plan_of(connection).interval))
+            fixed += 1
+        return fixed
+
+    # ---- scheduling ------------------------------------------------------------------------------
+
+    def next_due(self, connection: Connection, after: datetime) -> datetime:
+        """The plan's interval after `after`, plus jitter."""
+        interval = plan_of(connection).interval
+        spread = self._rng.uniform(0.0, self._jitter * interval.total_seconds())
+        return after + interval + timedelta(seconds=spread)
+
+    async def schedule_first_run(self, connection_id: str) -> None:
+        """Due now, ahead of the queue: the first run starts within seconds of setup."""
+        await self._store.schedule(connection_id, self._clock.now(), on_demand=True)
+        self._wake.set()
+
+    async def request_run(self, connection_id: str, *, requested_by: str = "") -> RunRequest:
+        """Start a run now, or join the one under way. Refused when paused or over the daily allowance."""
+        now = self._clock.now()
+        # Under the claim lock, this process's loop cannot start the connection between the check
+        # for a run under way and the on-demand entry (which would then run twice, one after the other).
+        async with self._claim_lock:
+            answer = await self._accept(connection_id, now, requested_by)
+            if answer is not None:
+                return answer
+            await self._store.schedule(connection_id, now, on_demand=True)
+            if self.running:
+                await self._claim_locked()
+        self._wake.set()
+        used = await self._store.get_connection(connection_id)
+        allowance = plan_of(used).on_demand_per_day if used else 0
+        used_today = used.on_demand_runs_today if used else 0
+        started = await self._wait_for_start(connection_id, since=now)
+        if started is None:
+            return RunRequest(
+                started=False,
+                queued=True,
+                message="The sync is queued and starts as soon as a worker is free.",
+                used_today=used_today,
+                allowance=allowance,
+            )
+        return RunRequest(
+            started=True,
+            run_id=started.id,
+            started_at=started.started_at,
+            used_today=used_today,
+            allowance=allowance,
+        )
+
+    async def _accept(self, connection_id: str, now: datetime, requested_by: str) -> RunRequest | None:
+        """None if a new run may start (its use of the allowance counted); else the answer to give."""
+        joined = await self.find_running(connection_id)
+        if joined is not None:
+            return RunRequest(
+                started=False,
+                run_id=joined.id,
+                started_at=joined.started_at,
+                joined=True,
+                message="A sync is already running; its result will be posted here.",
+            )
+        connection = await self._store.get_connection(connection_id)
+        if connection is None:
+            return _refused(Refusal.NOT_FOUND, "This connection no longer exists.")
+        refusal = _status_refusal(connection)
+        if refusal is not None:
+            return refusal
+        plan = plan_of(connection)
+        day = local_day(connection, now)
+        used = await self._store.incr_counter(f"on_demand:{connection_id}:{day}", ttl_seconds=2 * 86400)
+        if used > plan.on_demand_per_day:
+            return RunRequest(
+                started=False,
+                refused_reason=Refusal.DAILY_ALLOWANCE,
+                message=(
+                    f"The {plan.name} plan allows {plan.on_demand_per_day} on-demand syncs a day and they "
+                    f"are used up; scheduled syncs go on ({plan.schedule_in_words})."
+                ),
+                used_today=plan.on_demand_per_day,
+                allowance=plan.on_demand_per_day,
+            )
+        await self._record_allowance(connection_id, day, used)
+        log.info("on-demand run requested", extra={"connection_id": connection_id, "by": requested_by})
+        return None
+
+    async def find_running(self, connection_id: str) -> RunRecord | None:
+        """The run under way for this connection, in this process or another, if any."""
+        local = self._inflight.get(connection_id)
+        if local is not None:
+            record = await self._store.get_run(local.run_id)
+            if record is not None:
+                return record
+            return RunRecord(
+                id=local.run_id, connection_id=connection_id, trigger="", started_at=local.started_at
+            )
+        if await self._store.lease_holder(connection_id) is None:
+            return None
+        for run in await self._store.list_runs(connection_id, limit=3):
+            if run.outcome == RunOutcome.RUNNING:
+                return run
+        return None
+
+    async def _wait_for_start(self, connection_id: str, since: datetime) -> RunRecord | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._start_wait
+        # Records older than the request (a crashed worker's) are not the run we asked for.
+        threshold = since - timedelta(seconds=1)
+        while True:
+            local = self._inflight.get(connection_id)
+            if local is not None and not local.task.done():
+                # Started here: give the engine a moment to save its record, whose start time is the truth.
+                saved = await self._store.get_run(local.run_id)
+                if saved is not None:
+                    return saved
+                if loop.time() >= deadline:
+                    return await self.find_running(connection_id)
+                await asyncio.sleep(0.01)
+                continue
+            run = await self.find_running(connection_id)
+            if run is not None and run.started_at >= threshold:
+                return run
+            latest = await self._store.list_runs(connection_id, limit=1)
+            if latest and latest[0].started_at >= threshold:
+                return latest[0]  # so quick it already finished
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def _record_allowance(self, connection_id: str, day: str, used: int) -> None:
+        def apply(c: Connection) -> Connection:
+            return c.model_copy(update={"on_demand_runs_today": used, "on_demand_day": day})
+
+        try:
+            await update_connection(self._store, connection_id, apply)
+        except ConnectorError:
+            log.warning("could not record the on-demand count", exc_info=True)
+
+    # ---- the loop --------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._claim_and_start()
+            except ConnectorError:
+                log.warning("claiming due runs failed; retrying", exc_info=True)
+            except Exception:
+                log.exception("unexpected error while claiming due runs")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            self._wake.clear()
+
+    async def _claim_and_start(self) -> None:
+        async with self._claim_lock:
+            await self._claim_locked()
+
+    async def _claim_locked(self) -> None:
+        if self._stopping.is_set():
+            return
+        free = self._concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        claims = await self._store.claim_due(self._clock.now(), self.owner, self._lease, free)
+        for claim in claims:
+            self._start(claim)
+
+    def _start(self, claim: Claim) -> None:
+        run_id = uuid.uuid4().hex
+        started_at = self._clock.now()
+        task = asyncio.create_task(self._run_claim(claim, run_id), name=f"run:{claim.connection_id}")
+        self._inflight[claim.connection_id] = _InFlight(run_id, started_at, task)
+        connection_id = claim.connection_id
+        task.add_done_callback(lambda _t: self._done(connection_id, run_id))
+
+    def _done(self, connection_id: str, run_id: str) -> None:
+        current = self._inflight.get(connection_id)
+        if current is not None and current.run_id == run_id:
+            del self._inflight[connection_id]
+        self._wake.set()  # a slot is free
+
+    async def _run_claim(self, claim: Claim, run_id: str) -> None:
+        cid = claim.connection_id
+        me = asyncio.current_task()
+        assert me is not None
+        keeper = asyncio.create_task(self._keep_lease(cid, me), name=f"lease:{cid}")
+        planned: datetime | None = None
+        interrupted = False
+        try:
+            connection = await self._store.get_connection(cid)
+            if connection is not None:
+                planned = self.next_due(connection, self._clock.now())
+                trigger = _trigger(claim, connection)
+                log.info("run %s of connection %s started (%s) by %s", run_id, cid, trigger, self.owner)
+                run = await self._engine.run(cid, trigger, run_id=run_id, next_run_at=planned)
+                log.info("run %s of connection %s finished: %s", run_id, cid, run.outcome.value)
+        except asyncio.CancelledError:
+            interrupted = True
+            raise
+        except Exception:
+            log.exception("run failed outside the engine", extra={"connection_id": cid})
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await self._release(cid, planned, interrupted)
+
+    async def _release(self, connection_id: str, planned: datetime | None, interrupted: bool) -> None:
+        try:
+            connection = await self._store.get_connection(connection_id)
+            next_due: datetime | None = None
+            if connection is not None and connection.status == ConnectionStatus.ACTIVE:
+                # An interrupted run is picked up again at once (by this process or another).
+                now = self._clock.now()
+                next_due = now if interrupted else (planned or self.next_due(connection, now))
+            if not await self._store.release(connection_id, self.owner, next_due):
+                log.warning("lease was no longer ours at release", extra={"connection_id": connection_id})
+        except ConnectorError:
+            log.warning("could not release a lease; it expires by itself", exc_info=True)
+
+    async def _keep_lease(self, connection_id: str, run_task: asyncio.Task[None]) -> None:
+        every = max(0.2, self._lease / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                ours = await self._store.extend_lease(connection_id, self.owner, self._lease)
+            except ConnectorError:
+                log.warning("could not extend a lease; retrying", exc_info=True)
+                continue
+            if not ours:
+                # Another worker may already be running it: stop, so one connection never runs twice.
+                log.error("lease lost during a run; cancelling it", extra={"connection_id": connection_id})
+                run_task.cancel()
+                return
+
+
+def _trigger(claim: Claim, connection: Connection) -> str:
+    if connection.last_run_at is None:
+        return "setup"
+    return "on_demand" if claim.on_demand else "schedule"
+
+
+def _refused(reason: Refusal, message: str) -> RunRequest:
+    return RunRequest(started=False, refused_reason=reason, message=message)
+
+
+def _status_refusal(connection: Connection) -> RunRequest | None:
+    if connection.status == ConnectionStatus.PAUSED:
+        return _refused(Refusal.PAUSED, "This connection is paused; resume it to sync.")
+    if connection.status == ConnectionStatus.NEEDS_RECONNECTION:
+        return _refused(
+            Refusal.NEEDS_RECONNECTION, "This connection needs to be reconnected before it can sync."
+        )
+    if connection.status == ConnectionStatus.DISCONNECTED:
+        return _refused(Refusal.DISCONNECTED, "This connection is disconnected.")
+    return None

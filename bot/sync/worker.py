@@ -1,0 +1,104 @@
+"""`python -m bot.sync.worker`: a process that only runs syncs (any number of them on one Redis).
+
+It loads the settings, opens the store, builds the sync runtime and runs a Scheduler until SIGTERM or
+SIGINT, then stops claiming, lets the runs under way finish (up to WORKER_GRACE_SECONDS, default 25,
+inside a typical 30 s termination grace) and releases their leases. A worker killed outright leaves
+its leases to expire; another worker then picks those connections up.
+
+Workers tell nobody in Teams themselves (their notifier is a NullNotifier): every run's report is in
+the store (`Store.list_runs`), and the bot process posts the cards for runs it did not execute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, StoreError
+from bot.logs import configure_logging
+from bot.storage.factory import open_store
+from bot.sync.ports import NullNotifier
+from bot.sync.runtime import open_sync_runtime
+from bot.sync.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_SECONDS = 25.0
+DEFAULT_CONCURRENCY = 8
+
+
+def worker_id() -> str:
+    """Unique per process (leases name their owner with it)."""
+    return f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be greater than 0")
+    return value
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a scheduler until `stop` is set (or SIGTERM/SIGINT arrives)."""
+    grace = _env_number("WORKER_GRACE_SECONDS", DEFAULT_GRACE_SECONDS)
+    concurrency = int(_env_number("WORKER_CONCURRENCY", DEFAULT_CONCURRENCY))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = await open_store(settings)
+    try:
+        async with open_sync_runtime(settings, store, NullNotifier()) as runtime:
+            scheduler = Scheduler(
+                store,
+                runtime.engine,
+                owner=worker_id(),
+                poll_seconds=settings.scheduler_poll_seconds,
+                lease_seconds=settings.run_lease_seconds,
+                concurrency=concurrency,
+            )
+            await scheduler.start()
+            log.info("worker %s running (concurrency %d)", scheduler.owner, concurrency)
+            await stop.wait()
+            log.info("worker %s stopping: finishing runs under way (up to %.0f s)", scheduler.owner, grace)
+            await scheduler.stop(grace_seconds=grace)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await store.close()
+    log.info("worker stopped")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        return 2
+    except StoreError as exc:
+        log.error("the store cannot be reached: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
