@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import requests
+from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector.auth import AuthenticateRequestResult
 
 from bot.config import Settings
 
@@ -29,6 +32,33 @@ class _BotFrameworkConfig:
 class _BotFrameworkConfigWithMetadata(_BotFrameworkConfig):
     TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str
     TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str
+    # Emulator- and skill-issued tokens are checked against these keys too: left unset, botbuilder
+    # would fetch `None` for them (a 503 for a forged token instead of a 401).
+    TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL: str
+
+
+class _Authentication(ConfigurationBotFrameworkAuthentication):  # type: ignore[misc]
+    """botbuilder's token validation, with every way a bad token can fail answered 401.
+
+    botbuilder raises PermissionError (401) for most bad tokens, but lets others escape as a 500: an
+    unknown key id (IndexError), no `iss` claim (KeyError), a header with three parts (AttributeError),
+    a disallowed algorithm such as `none` or HS256, or a key not endorsed for the channel (bare
+    Exception). Those are all "not authenticated". Not reaching the key endpoint is our problem, not the
+    caller's: 503, so the channel retries.
+    """
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        try:
+            return await super().authenticate_request(activity, auth_header)
+        except PermissionError:
+            raise
+        except requests.RequestException as exc:
+            log.error("Bot Framework signing keys unavailable: %s", type(exc).__name__)
+            raise web.HTTPServiceUnavailable(text="token signing keys unavailable") from None
+        except Exception as exc:
+            # The exception text can quote the token's claims; its type says enough.
+            log.info("Refused a Bot Framework token that does not validate (%s)", type(exc).__name__)
+            raise PermissionError("the token does not validate") from None
 
 
 def build_adapter(settings: Settings) -> CloudAdapter:
@@ -44,6 +74,7 @@ def build_adapter(settings: Settings) -> CloudAdapter:
             **base,
             TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.bot_openid_metadata_url,
             TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=settings.bot_token_issuer,
+            TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=settings.bot_openid_metadata_url,
         )
     else:
         config = _BotFrameworkConfig(**base)
@@ -52,7 +83,7 @@ def build_adapter(settings: Settings) -> CloudAdapter:
             "MICROSOFT_APP_ID is not set: /api/messages accepts UNAUTHENTICATED requests (anonymous mode). "
             "Use this only with local clients such as the Agents Playground; never deploy it."
         )
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    adapter = CloudAdapter(_Authentication(config))
     adapter.on_turn_error = _on_turn_error
     return adapter
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botbuilder.core import ConversationState, InvokeResponse, TurnContext
+from botbuilder.core.activity_handler import _InvokeResponseException
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import ChannelAccount
 
@@ -81,7 +82,9 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         # The sign-in popup finished: Teams sends the code our callback page passed to notifySuccess.
         value = turn_context.activity.value
         state = value.get("state") if isinstance(value, dict) else None
+        # botbuilder ignores what this method returns and answers 200; only this exception sets the status.
         if self._verify_state is None or not isinstance(state, str) or len(state) > 200:
-            return InvokeResponse(status=400)
-        ok = await self._verify_state(Turn(turn_context), state)
-        return InvokeResponse(status=200 if ok else 412)
+            raise _InvokeResponseException(400)
+        if not await self._verify_state(Turn(turn_context), state):
+            raise _InvokeResponseException(412)
+        return InvokeResponse(status=200)

@@ -1,0 +1,77 @@
+"""Composition root: settings -> store -> clients -> sync service -> bot -> aiohttp routes. No logic here.
+
+`python app.py` serves on PORT (default 3978). `make run` uses bot.devserver, which starts the sandbox
+first and then this same application.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+from bot.logs import configure_logging
+from bot.storage.factory import open_store
+from bot.teams.app import BotApp, open_bot_app
+
+log = logging.getLogger("app")
+BOT_APP = web.AppKey("bot_app", BotApp)
+
+
+async def create_app(settings: Settings) -> web.Application:
+    """The whole product as one aiohttp application (the tests build it the same way)."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    stack = AsyncExitStack()
+    store = await open_store(settings)
+    stack.push_async_callback(store.close)
+    try:
+        bot = await stack.enter_async_context(open_bot_app(settings, store))
+    except BaseException:
+        await stack.aclose()
+        raise
+    app[BOT_APP] = bot
+    app.add_routes(bot.routes())
+
+    async def on_startup(_app: web.Application) -> None:
+        await bot.start()
+
+    async def on_shutdown(_app: web.Application) -> None:
+        # Stop taking new work; in-flight requests finish within aiohttp's shutdown_timeout.
+        await bot.stop()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await stack.aclose()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=30,
+            access_log=None,
+            print=None,
+        )
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The run watcher: reports other processes' runs once, after a grace period, with the alerts they imply."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import AuthError, PermissionDenied
+from bot.storage.base import Connection, ConnectionStatus, RunOutcome, RunRecord
+from bot.storage.sqlite import SqliteStore
+from bot.sync.failures import describe
+from bot.sync.ports import AttentionReason
+from bot.teams.notifier import TeamsNotifier
+from bot.teams.proactive import ProactiveSender
+from bot.teams.run_watcher import RunWatcher
+from bot.teams.runcards import Claim, RunCardBook
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class _NoAdapter:
+    async def continue_conversation(self, *_args: object) -> None:
+        raise AssertionError("nothing is sent in these tests")
+
+
+class RecordingNotifier(TeamsNotifier):
+    """The real claims; records what would be posted instead of posting it."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__(ProactiveSender(_NoAdapter(), store, ""), RunCardBook(store, clock=lambda: NOW))
+        self.finished: list[str] = []
+        self.started: list[str] = []
+        self.alerts: list[AttentionReason] = []
+
+    async def run_started(self, connection: Connection, run: RunRecord) -> None:
+        if (await self.book.claim_start(connection.id, run.id)).claimed:
+            self.started.append(run.id)
+
+    async def report_finished(self, connection: Connection, run: RunRecord) -> Claim:
+        claim = await self.book.claim_finish(connection.id, run.id, connection.xero_timezone)
+        if claim.claimed:
+            self.finished.append(run.id)
+        return claim
+
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+        self.alerts.append(reason)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "store.db")
+    yield opened
+    await opened.close()
+
+
+def connection(**update: object) -> Connection:
+    base = Connection(
+        id="c1",
+        name="Acme",
+        teams_tenant_id="t",
+        conversation_key="msteams:a:1",
+        created_by_aad_id="u",
+        xero_tenant_id="x",
+        xero_timezone="Pacific/Auckland",
+    )
+    return base.model_copy(update=update)
+
+
+def run(n: int, *, ago: float, outcome: RunOutcome = RunOutcome.SUCCEEDED, **update: object) -> RunRecord:
+    started = NOW - timedelta(seconds=ago)
+    finished = None if outcome == RunOutcome.RUNNING else started + timedelta(seconds=2)
+    return RunRecord(
+        id=f"r{n}",
+        connection_id="c1",
+        trigger="schedule",
+        started_at=started,
+        finished_at=finished,
+        outcome=outcome,
+        **update,  # type: ignore[arg-type]
+    )
+
+
+async def watch(
+    store: SqliteStore, current: Connection, runs: list[RunRecord]
+) -> tuple[RunWatcher, RecordingNotifier]:
+    if await store.get_connection(current.id) is None:
+        await store.create_connection(current)
+    for record in runs:
+        await store.save_run(record)
+    notifier = RecordingNotifier(store)
+    return RunWatcher(store, notifier, grace_seconds=5, clock=lambda: NOW), notifier
+
+
+async def test_reports_each_run_once_after_the_grace_period(store: SqliteStore) -> None:
+    watcher, notifier = await watch(
+        store,
+        connection(),
+        [
+            run(1, ago=120),
+            run(2, ago=60, outcome=RunOutcome.RUNNING),
+            run(3, ago=4, outcome=RunOutcome.FAILED),
+        ],
+    )
+    # r3 finished 2 s ago (within the grace): left to the process that ran it, for now.
+    assert await watcher.scan_once() == 2
+    assert notifier.finished == ["r1"]
+    assert notifier.started == ["r2"]
+    assert await watcher.scan_once() == 0
+    # Another process's watcher finds everything claimed.
+    other = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: NOW)
+    assert await other.scan_once() == 0
+
+
+async def test_old_runs_are_not_reported(store: SqliteStore) -> None:
+    watcher, notifier = await watch(store, connection(), [run(1, ago=3 * 3600)])
+    assert await watcher.scan_once() == 0
+    assert notifier.finished == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            AuthError("invalid_grant", reconnect_required=True, provider="xero"),
+            AttentionReason.XERO_RECONNECT,
+        ),
+        (
+            AuthError("invalid_grant", reconnect_required=True, provider="dynamics"),
+            AttentionReason.DYNAMICS_RECONNECT,
+        ),
+        (
+            PermissionDenied("AuthenticationUnsuccessful", provider="xero"),
+            AttentionReason.TENANT_DISCONNECTED,
+        ),
+    ],
+)
+async def test_a_run_that_left_the_connection_needing_a_reconnect(
+    store: SqliteStore, error: Exception, reason: AttentionReason
+) -> None:
+    failure = describe(error)
+    assert failure.attention is reason  # what the engine itself would have raised
+    current = connection(
+        status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.error, consecutive_failures=1
+    )
+    watcher, notifier = await watch(
+        store, current, [run(1, ago=60, outcome=RunOutcome.FAILED, error=failure.error)]
+    )
+    await watcher.scan_once()
+    assert notifier.alerts == [reason]
+
+
+async def test_the_third_failure_in_a_row(store: SqliteStore) -> None:
+    current = connection(consecutive_failures=3)
+    runs = [
+        run(n, ago=300 - 60 * n, outcome=RunOutcome.FAILED, error="Xero answered with an error")
+        for n in range(3)
+    ]
+    watcher, notifier = await watch(store, current, runs)
+    await watcher.scan_once()
+    assert notifier.alerts == [AttentionReason.REPEATED_FAILURES]
+
+
+async def test_the_daily_allowance_crossing_the_warning_level(store: SqliteStore) -> None:
+    runs = [run(1, ago=120, xero_day_remaining=520), run(2, ago=60, xero_day_remaining=480)]
+    watcher, notifier = await watch(store, connection(), runs)
+    await watcher.scan_once()
+    assert notifier.alerts == [AttentionReason.XERO_DAILY_LIMIT]  # once: at the crossing, not for r1
+
+
+async def test_a_changed_xero_timezone(store: SqliteStore) -> None:
+    watcher, notifier = await watch(store, connection(), [run(1, ago=120)])
+    await watcher.scan_once()
+    await store.save_connection(
+        (await store.get_connection("c1")).model_copy(update={"xero_timezone": "Europe/London"})
+    )  # type: ignore[union-attr]
+    await store.save_run(run(2, ago=60))
+    await watcher.scan_once()
+    assert notifier.alerts == [AttentionReason.TIMEZONE_MISMATCH]
+
+
+async def test_disconnected_connections_are_left_alone(store: SqliteStore) -> None:
+    watcher, notifier = await watch(store, connection(status=ConnectionStatus.DISCONNECTED), [run(1, ago=60)])
+    assert await watcher.scan_once() == 0
+    assert notifier.finished == []
