@@ -20,7 +20,7 @@ $(NODE_DIR)/node_modules/.bin/agentsplayground: $(NODE_DIR)/package.json
 ## The bot with the sandbox and the embedded store (and the Playground when Node.js is available).
 run: $(STAMP)
 	-@$(MAKE) --no-print-directory $(NODE_DIR)/node_modules/.bin/agentsplayground
-	$(PY) -m bot.devserver
+	$(PY) -m sandbox.devserver
 
 ## The whole suite: unit, contract (SQLite and a real redis-server), sandbox, scenario, e2e.
 test: $(STAMP)
