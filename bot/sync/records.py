@@ -99,8 +99,11 @@ async def upsert_settings_record(
 async def update_connector_run(
     dv: DataverseClient, connection: Connection, run: RunRecord, next_run: datetime | None
 ) -> str:
-    """Write the last run (time, outcome, one-line detail) and the next run on the Connector row."""
-    row = connector_row(connection)
+    """Write the last run (time, outcome, one-line detail) and the next run on the Connector row.
+
+    Only the run's own columns: the run started from a snapshot of the connection, and writing its name,
+    plan or timezone too would undo a settings change saved while the run was going."""
+    row: dict[str, Any] = {"xdc_xerotenantid": connection.xero_tenant_id}
     row["xdc_lastrunutc"] = dv_datetime(run.started_at)
     row["xdc_nextrunutc"] = dv_datetime(next_run)
     if run.outcome in _OUTCOME:
