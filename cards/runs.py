@@ -108,14 +108,21 @@ class RunResultCardData(CardData):
         )
 
 
+_COUNT_ROWS = (
+    ("Created", "created"),
+    ("Updated", "updated"),
+    ("Unchanged", "unchanged"),
+    ("Deactivated", "deactivated"),
+    ("Failed", "failed"),
+)
+
+
 def _counts_table(counts: dict[str, EntityCounts]) -> Json:
-    rows = [
-        [label, *(format_count(n) for n in (c.created, c.updated, c.unchanged, c.deactivated, c.failed))]
-        for label, c in ordered_counts(counts)
-    ]
-    return table(
-        ["Table", "Created", "Updated", "Unchanged", "Deactivated", "Failed"], rows, [3, 2, 2, 2, 2, 2]
-    )
+    # One column per table and one row per kind of change: entity names wrap between words, while six
+    # columns of one-word headers broke mid-word in a channel's narrow cards.
+    entities = ordered_counts(counts)
+    rows = [[label, *(format_count(getattr(c, field)) for _, c in entities)] for label, field in _COUNT_ROWS]
+    return table(["Records", *(label for label, _ in entities)], rows, [3, *([2] * len(entities))])
 
 
 def _failures(failures: tuple[RecordFailure, ...]) -> list[Json]:

@@ -174,9 +174,10 @@ def test_run_result_lists_counts_and_at_most_ten_failures() -> None:
     tables = [n for n in walk_card(card) if n.get("type") == "Table"]
     assert len(tables) == 1
     rows = [[c["items"][0]["inlines"][0]["text"] for c in r["cells"]] for r in tables[0]["rows"]]
-    assert rows[0] == ["Table", "Created", "Updated", "Unchanged", "Deactivated", "Failed"]
-    assert rows[1] == ["Chart of Accounts", "3", "1", "40", "1", "0"]
-    assert [r[0] for r in rows[1:]] == ["Chart of Accounts", "Tax Rates", "Branding Themes"]
+    assert rows[0] == ["Records", "Chart of Accounts", "Tax Rates", "Branding Themes"]
+    assert [r[0] for r in rows[1:]] == ["Created", "Updated", "Unchanged", "Deactivated", "Failed"]
+    columns = list(zip(*rows[1:], strict=True))
+    assert list(columns[1]) == ["3", "1", "40", "1", "0"]  # Chart of Accounts
     text = plain_texts(card)
     assert text.count("TAX0") == 10
     assert "TAX010" not in text
