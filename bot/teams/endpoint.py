@@ -22,7 +22,9 @@ from msrest.serialization import Model
 log = logging.getLogger(__name__)
 
 
-def messages_handler(adapter: CloudAdapter, bot: Bot) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def messages_handler(
+    adapter: CloudAdapter, bot: Bot
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/json")
@@ -41,7 +43,9 @@ def messages_handler(adapter: CloudAdapter, bot: Bot) -> Callable[[web.Request],
             # CloudAdapter.process would parse the body again and serialize an invoke's answer a second
             # time (botbuilder's handlers hand back a dict already, which its serializer cannot take:
             # every adaptiveCard/action answer was a 500). Authentication and the turn are the adapter's.
-            invoke = await adapter.process_activity(request.headers.get("Authorization", ""), activity, bot.on_turn)
+            invoke = await adapter.process_activity(
+                request.headers.get("Authorization", ""), activity, bot.on_turn
+            )
         except (PermissionError, jwt.PyJWTError):
             # botbuilder lets a token that does not even decode escape as a 500.
             raise web.HTTPUnauthorized() from None
@@ -52,7 +56,9 @@ def messages_handler(adapter: CloudAdapter, bot: Bot) -> Callable[[web.Request],
         except Exception as exc:
             # botbuilder's own error answers (a malformed adaptiveCard/action) hold an Exception object
             # its serializer cannot write: the status stands, without the body.
-            log.warning("An invoke answer (%s) could not be serialized: %s", invoke.status, type(exc).__name__)
+            log.warning(
+                "An invoke answer (%s) could not be serialized: %s", invoke.status, type(exc).__name__
+            )
             answer = None
         return web.json_response(answer, status=invoke.status)
 
