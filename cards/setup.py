@@ -1,9 +1,16 @@
 """The setup checklist: one card, updated in place as the setup moves on.
 
 Five steps, each waiting, done or needing attention, with a detail (the organisation's name, the
-environment's name); below them, what the current step needs from the user. Sign-in buttons open
-the start URL the caller gives (one per flow, single use), so they are `Action.OpenUrl`; clients
-without the sign-in popup type the verification code shown on the callback page instead.
+environment's name); below them, what the current step needs from the user.
+
+Sign-in buttons open the start URL the caller gives (one per flow, single use), in one of two ways,
+chosen by the caller per client (`SetupCardData.signin_popup`), with the same title either way:
+- Teams: Teams' sign-in action (an Action.Submit with `msteams.type = "signin"`). Teams opens its
+  sign-in popup; our callback page hands the verification code to Teams (`notifySuccess`), which
+  sends it to the bot as a `signin/verifyState` invoke. The button sends nothing to the bot itself.
+- Other clients (the Agents Playground): `Action.OpenUrl`. The Playground sends nothing for a signin
+  action but opens an OpenUrl in a real popup; the user types the code shown on the callback page.
+The typed code is offered in both cases, so a sign-in whose popup hand-over fails still completes.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from cards.elements import (
     text,
     text_input,
 )
+from cards.submits import teams_signin_data
 from cards.template import Json, finish, load_template, slot
 from cards.verbs import CardVerb
 
@@ -99,9 +107,13 @@ class SetupCardData(CardData):
     problem: str = ""  # what went wrong in the current step, in words for the user
     xero_start_url: str = ""
     dynamics_start_url: str = ""
+    # True: sign-in buttons open Teams' sign-in popup; False: they are Action.OpenUrl (see the module doc).
+    signin_popup: bool = False
     ask_verification_code: bool = False
     xero_orgs: tuple[Choice, ...] = ()
     dynamics_envs: tuple[Choice, ...] = ()
+    # On the solution step: the sign-in offered several environments, so another can be chosen.
+    other_environments: bool = False
     solution: SolutionHelp = SolutionHelp()
     connection_id: str = ""  # known from the settings step on
     connection_name: str = ""
@@ -145,6 +157,13 @@ def _step_row(status: StepStatus, is_current: bool) -> Json:
             {"type": "Column", "width": "stretch", "items": lines},
         ],
     }
+
+
+def _signin_button(title: str, url: str, data: SetupCardData) -> Json:
+    """The button that starts a sign-in at `url`, as the client can open it (see the module doc)."""
+    if data.signin_popup:
+        return {"type": "Action.Submit", "title": title, "data": teams_signin_data(url)}
+    return open_url(title, url)
 
 
 def _with_error(element: Json, data: SetupCardData) -> list[Json]:
@@ -217,7 +236,7 @@ def _xero_panel(data: SetupCardData) -> list[Json]:
             )
         )
         if data.xero_start_url:
-            items.append(action_set([open_url("Connect to Xero", data.xero_start_url)]))
+            items.append(action_set([_signin_button("Connect to Xero", data.xero_start_url, data)]))
         items += _code_entry(data)
     items += _problem(data)
     if data.problem:
@@ -260,7 +279,11 @@ def _solution_panel(data: SetupCardData) -> list[Json]:
         )
         items += plain_lines("\n".join(listing), size="Small")
     items += _problem(data)
-    items.append(action_set([submit("Check again", CardVerb.SOLUTION_CHECK_AGAIN, setup_id=data.setup_id)]))
+    actions = [submit("Check again", CardVerb.SOLUTION_CHECK_AGAIN, setup_id=data.setup_id)]
+    if data.other_environments:
+        # Signed in already: this goes back to the choice of environment, not to a new sign-in.
+        actions.append(submit("Choose another environment", CardVerb.DYNAMICS_RETRY, setup_id=data.setup_id))
+    items.append(action_set(actions))
     return items
 
 
@@ -286,7 +309,8 @@ def _dynamics_panel(data: SetupCardData) -> list[Json]:
             text("Sign in to Dynamics 365 with your work account; next you'll pick the environment.")
         )
         if data.dynamics_start_url:
-            items.append(action_set([open_url("Connect to Dynamics 365", data.dynamics_start_url)]))
+            button = _signin_button("Connect to Dynamics 365", data.dynamics_start_url, data)
+            items.append(action_set([button]))
         items += _code_entry(data)
     items += _problem(data)
     if data.problem:

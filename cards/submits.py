@@ -7,6 +7,11 @@ under that input. Nothing else escapes it, whatever the payload.
 
 Models of verbs sent from a card that also has unrelated inputs ignore extra keys, because Teams
 sends every input of the card with every Action.Submit; the others forbid them.
+
+One Action.Submit carries no verb, by design: Teams' sign-in action (`teams_signin_data`), which
+Teams does not send to the bot at all (it opens its sign-in popup; the proof comes back as a
+`signin/verifyState` invoke). `is_teams_signin` recognises exactly that shape and nothing more; should
+such data ever arrive as a message, it is not a submit and `parse_submit` refuses it like any other.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Annotated, ClassVar, Literal, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, cast
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -45,6 +51,31 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 STALE_CARD = "This card is out of date. Type the command again to get a fresh one."
+
+# Teams' documented sign-in action on an Adaptive Card: an Action.Submit whose data is
+# {"msteams": {"type": "signin", "value": <url>}} (learn.microsoft.com/microsoftteams/platform,
+# task-modules-and-cards/cards/cards-actions, "Adaptive Cards with signin action").
+TEAMS_SIGNIN_TYPE = "signin"
+
+
+def teams_signin_data(url: str) -> dict[str, Any]:
+    """The `data` of an Action.Submit that makes Teams open its sign-in popup at `url`."""
+    return {"msteams": {"type": TEAMS_SIGNIN_TYPE, "value": url}}
+
+
+def is_teams_signin(data: object) -> bool:
+    """Whether an Action.Submit's data is exactly Teams' sign-in action (no verb, no other keys,
+    an absolute http(s) URL): the one submit our cards send that the bot never receives."""
+    if not isinstance(data, dict) or set(data) != {"msteams"}:
+        return False
+    inner = data["msteams"]
+    if not isinstance(inner, dict) or set(inner) != {"type", "value"} or inner["type"] != TEAMS_SIGNIN_TYPE:
+        return False
+    url = inner["value"]
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _require_str(value: object, message: str) -> str:

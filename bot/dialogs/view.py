@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from bot.config import Settings
 from bot.dialogs.deps import SetupOptions
@@ -35,6 +37,32 @@ _CURRENT: dict[Phase, SetupStep] = {
     Phase.SETTINGS: SetupStep.SETTINGS,
 }
 WAITING_FOR_CODE = "Signed in. Confirm it's you: type the code from the sign-in page here."
+TEAMS_CHANNEL_ID = "msteams"
+
+
+def has_signin_popup(reference: Mapping[str, Any]) -> bool:
+    """Whether the client of this conversation opens Teams' sign-in popup for a card's signin action.
+
+    Real Teams reaches the bot from its Bot Connector over HTTPS on a public host
+    (https://smba.trafficmanager.net/...). The Agents Playground is a local stand-in for it
+    (http://localhost:56150/_connector): it sends nothing for a signin action but opens an
+    Action.OpenUrl in a real popup, so there the card must use OpenUrl and the typed code. Anything
+    that is not clearly Teams (another channel, plain HTTP, a loopback host) gets OpenUrl: it works
+    in every client, and the typed code proves the sign-in wherever the popup is missing.
+    """
+    if reference.get("channelId") != TEAMS_CHANNEL_ID:
+        return False
+    service_url = reference.get("serviceUrl")
+    if not isinstance(service_url, str):
+        return False
+    parts = urlsplit(service_url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a DNS name that is not localhost
 
 
 def _owner_note(state: SetupState) -> str:
@@ -76,6 +104,7 @@ class SetupView:
             problem=state.problem,
             xero_start_url=link_url if provider is Provider.XERO else "",
             dynamics_start_url=link_url if provider is Provider.DYNAMICS else "",
+            signin_popup=has_signin_popup(state.reference),
             ask_verification_code=state.phase in (Phase.XERO_VERIFY, Phase.DYNAMICS_VERIFY),
             xero_orgs=tuple(Choice(value=o.tenant_id, title=o.name) for o in state.xero_orgs)
             if state.phase is Phase.XERO_PICK_ORG
@@ -83,6 +112,8 @@ class SetupView:
             dynamics_envs=tuple(Choice(value=e.id, title=e.name) for e in state.dynamics_envs)
             if state.phase is Phase.DYNAMICS_PICK_ENV
             else (),
+            # The flow's Dynamics retry goes back to this choice from the solution step (flow._retry).
+            other_environments=state.phase is Phase.SOLUTION_CHECK and len(state.dynamics_envs) > 1,
             solution=SolutionHelp(
                 appsource_url=self._options.appsource_url,
                 solution_zip_url=self._options.solution_zip_url,

@@ -143,6 +143,15 @@ CASES: dict[str, Callable[[], Json]] = {
             }
         )
     ),
+    "setup: code in Teams": lambda: render_setup_card(
+        SETUP.model_copy(
+            update={
+                "xero_start_url": "https://bot.example/oauth/xero/start?s=1",
+                "signin_popup": True,
+                "ask_verification_code": True,
+            }
+        )
+    ),
     "setup: several orgs": lambda: render_setup_card(
         SETUP.model_copy(
             update={"xero_orgs": ORGS, "field_errors": {"xero_tenant_id": "Choose an organisation."}}
@@ -166,6 +175,15 @@ CASES: dict[str, Callable[[], Json]] = {
             }
         )
     ),
+    "setup: solution missing, several environments": lambda: render_setup_card(
+        XERO_DONE.mark(SetupStep.SOLUTION, StepState.ATTENTION, "not installed yet").model_copy(
+            update={
+                "current": SetupStep.SOLUTION,
+                "other_environments": True,
+                "problem": "Our solution isn't installed in Environment 2 yet.",
+            }
+        )
+    ),
     "setup: solution, no links": lambda: render_setup_card(
         XERO_DONE.model_copy(update={"current": SetupStep.SOLUTION})
     ),
@@ -175,6 +193,15 @@ CASES: dict[str, Callable[[], Json]] = {
                 "current": SetupStep.DYNAMICS,
                 "dynamics_start_url": "https://bot.example/oauth/dynamics/start?s=2",
                 "ask_verification_code": True,
+            }
+        )
+    ),
+    "setup: dynamics sign-in in Teams": lambda: render_setup_card(
+        XERO_DONE.mark(SetupStep.SOLUTION, StepState.DONE, "version 1.0.0.3").model_copy(
+            update={
+                "current": SetupStep.DYNAMICS,
+                "dynamics_start_url": "https://bot.example/oauth/dynamics/start?s=2",
+                "signin_popup": True,
             }
         )
     ),

@@ -21,6 +21,7 @@ from cards import (
     render_settings_card,
     render_setup_card,
 )
+from cards.submits import is_teams_signin
 from tests.unit.test_cards_cases import (
     CASES,
     ORGS,
@@ -81,6 +82,53 @@ def test_setup_solution_explains_both_ways_and_lists_privileges() -> None:
     assert "and 5 more" in blob
     verbs = [a["data"]["verb"] for a in card_actions(card) if a["type"] == "Action.Submit"]
     assert "solution_check_again" in verbs
+
+
+def _signin_buttons(card: Json) -> list[Json]:
+    titles = ("Connect to Xero", "Connect to Dynamics 365")
+    return [a for a in card_actions(card) if a.get("title") in titles]
+
+
+@pytest.mark.parametrize(
+    ("plain_case", "teams_case", "title", "url"),
+    [
+        ("setup: code", "setup: code in Teams", "Connect to Xero", "https://bot.example/oauth/xero/start?s=1"),
+        (
+            "setup: dynamics sign-in",
+            "setup: dynamics sign-in in Teams",
+            "Connect to Dynamics 365",
+            "https://bot.example/oauth/dynamics/start?s=2",
+        ),
+    ],
+)
+def test_signin_button_is_teams_popup_or_open_url_with_the_same_title(
+    plain_case: str, teams_case: str, title: str, url: str
+) -> None:
+    (opened,) = _signin_buttons(CASES[plain_case]())
+    assert opened == {"type": "Action.OpenUrl", "title": title, "url": url}
+    (popup,) = _signin_buttons(CASES[teams_case]())
+    # Exactly the documented shape: no verb, no hidden fields, nothing Teams would post to the bot.
+    assert popup == {"type": "Action.Submit", "title": title, "data": {"msteams": {"type": "signin", "value": url}}}
+    assert is_teams_signin(popup["data"])
+
+
+def test_teams_signin_card_still_takes_the_typed_code() -> None:
+    card = CASES["setup: code in Teams"]()
+    assert "verification_code" in [i["id"] for i in card_inputs(card)]
+    verbs = [a["data"]["verb"] for a in card_actions(card) if "verb" in a.get("data", {})]
+    assert verbs == ["verify_code", "setup_cancel"]
+    assert not [a for a in card_actions(card) if a["type"] == "Action.OpenUrl"]
+
+
+def test_solution_step_offers_another_environment_only_when_there_were_several() -> None:
+    several = CASES["setup: solution missing, several environments"]()
+    buttons = [(a["title"], a["data"]) for a in card_actions(several) if a["type"] == "Action.Submit"]
+    assert ("Check again", {"verb": "solution_check_again", "setup_id": "setup-1"}) in buttons
+    assert ("Choose another environment", {"verb": "dynamics_retry", "setup_id": "setup-1"}) in buttons
+    for name in ("setup: solution missing", "setup: solution, no links"):
+        titles = [a["title"] for a in card_actions(CASES[name]())]
+        assert "Check again" in titles
+        assert "Choose another environment" not in titles
 
 
 def test_finished_and_cancelled_setups_offer_no_cancel() -> None:

@@ -24,7 +24,9 @@ from cards.submits import (
     Submit,
     VerifyCodeSubmit,
     XeroPickOrgSubmit,
+    is_teams_signin,
     parse_submit,
+    teams_signin_data,
 )
 from cards.verbs import CardVerb
 
@@ -117,6 +119,35 @@ def test_each_missing_field_is_named(verb: CardVerb) -> None:
 )
 def test_not_a_known_action(value: object) -> None:
     assert set(_errors(value)) == {"verb"}
+
+
+def test_teams_signin_is_the_documented_shape_only() -> None:
+    url = "https://bot.example/oauth/xero/start?link=abc"
+    data = teams_signin_data(url)
+    assert data == {"msteams": {"type": "signin", "value": url}}
+    assert is_teams_signin(data)
+    assert is_teams_signin(teams_signin_data("http://127.0.0.1:3978/oauth/xero/start?link=abc"))
+    for other in (
+        None,
+        "signin",
+        {},
+        {"msteams": {"type": "signin"}},
+        {"msteams": {"type": "imBack", "value": url}},
+        {"msteams": {"type": "messageBack", "value": url}},
+        {"msteams": {"type": "signin", "value": url, "text": "x"}},
+        {"msteams": {"type": "signin", "value": url}, "verb": "run_now"},
+        {"msteams": {"type": "signin", "value": url}, "setup_id": "setup-1"},
+        {"msteams": {"type": "signin", "value": "javascript:alert(1)"}},
+        {"msteams": {"type": "signin", "value": "/oauth/xero/start"}},
+        {"msteams": {"type": "signin", "value": 7}},
+        {"msteams": ["signin", url]},
+    ):
+        assert not is_teams_signin(other), other
+
+
+def test_teams_signin_data_is_not_a_submit() -> None:
+    """Teams never posts it; if some client did, it is refused like any value without a verb."""
+    assert set(_errors(teams_signin_data("https://bot.example/oauth/xero/start"))) == {"verb"}
 
 
 def test_parsed_values_are_cleaned() -> None:
