@@ -25,18 +25,13 @@ providers), `h.notifier` (records every notification; `fail=True` makes every ca
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
-
-import httpx
 
 from bot.config import Settings
 from bot.crypto import TokenCipher
@@ -46,16 +41,15 @@ from bot.storage.sqlite import SqliteStore
 from bot.sync.discovery import DiscoveryClient, Environment
 from bot.sync.ports import AttentionReason
 from bot.sync.records import upsert_connector_record, upsert_settings_record
-from bot.sync.runtime import SyncRuntime, open_sync_runtime, ssl_context
+from bot.sync.runtime import SyncRuntime, open_sync_runtime
 from bot.sync.tables import CONNECTOR, SYNCED_TABLES, Table
 from sandbox.clock import Clock
 from sandbox.entra import ALICE, User
 from sandbox.runner import Sandboxes
 from sandbox.xero.seed import DEMO_EMAIL, DEMO_PASSWORD, NZ_TENANT_ID
+from tests.support.signin_pages import Browser, Page
 
 PUBLIC_BASE_URL = "http://localhost:3978"
-_HIDDEN = re.compile(r'<input type="hidden" name="(?P<name>[^"]+)" value="(?P<value>[^"]*)"')
-_FORM_ACTION = re.compile(r'<form method="post" action="(?P<action>[^"]+)"')
 
 
 class SignInFailed(AssertionError):
@@ -103,24 +97,13 @@ class RecordingNotifier:
         return [c.reason for c in self.calls if c.reason is not None]
 
 
-def _hidden_fields(html: str) -> dict[str, str]:
-    return {m["name"]: unescape(m["value"]) for m in _HIDDEN.finditer(html)}
-
-
-def _form_action(html: str, base: str) -> str:
-    match = _FORM_ACTION.search(html)
-    if match is None:
-        raise SignInFailed(f"no form on the page: {html[:400]}")
-    return urljoin(base, unescape(match["action"]))
-
-
-def _redirect_query(response: httpx.Response, redirect_uri: str) -> dict[str, str]:
-    location = response.headers.get("location", "")
-    if response.status_code not in (301, 302, 303) or not location.startswith(redirect_uri):
+def _callback_query(page: Page, redirect_uri: str) -> dict[str, str]:
+    """The query of the redirect to our callback (held by the browser, since no bot serves it here)."""
+    if not page.redirected or not page.url.startswith(redirect_uri):
         raise SignInFailed(
-            f"expected a redirect to {redirect_uri}, got {response.status_code}: {response.text[:400]}"
+            f"expected a redirect to {redirect_uri}, got {page.status} at {page.url}: {page.text[:400]}"
         )
-    return dict(parse_qsl(urlsplit(location).query))
+    return page.query
 
 
 @dataclass
@@ -217,21 +200,14 @@ class Harness:
         oauth = self.runtime.xero_oauth
         verifier, challenge = oauth.new_pkce()
         state = secrets.token_urlsafe(16)
-        base = self.sandboxes.xero_url
-        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
-            page = await browser.get(oauth.authorize_url(state, challenge, redirect_uri))
-            rid = _hidden_fields(page.text).get("rid")
-            if not rid:
-                raise SignInFailed(f"no Xero login form: {page.text[:400]}")
-            login = await browser.post(
-                f"{base}/identity/login", data={"rid": rid, "email": email, "password": password}
+        async with Browser(self.settings, hold_callbacks=True) as browser:
+            page = await browser.xero(
+                oauth.authorize_url(state, challenge, redirect_uri),
+                email=email,
+                password=password,
+                tenants=[tenant_id],
             )
-            if login.status_code != 303:
-                raise SignInFailed(f"Xero login refused: {login.text[:400]}")
-            consent = await browser.post(
-                f"{base}/identity/consent", data={"rid": rid, "tenant": tenant_id, "action": "allow"}
-            )
-        query = _redirect_query(consent, redirect_uri)
+        query = _callback_query(page, redirect_uri)
         if query.get("state") != state or "code" not in query:
             raise SignInFailed(f"Xero redirect without code or with another state: {sorted(query)}")
         tokens = await oauth.exchange_code(query["code"], verifier, redirect_uri)
@@ -246,21 +222,9 @@ class Harness:
         auth = self.runtime.dynamics_auth
         redirect_uri = self.settings.redirect_uri("dynamics")
         flow = await auth.start_flow(redirect_uri, login_hint=user.upn)
-        async with httpx.AsyncClient(
-            follow_redirects=False, timeout=10, verify=ssl_context(self.settings)
-        ) as browser:
-            page = await browser.get(flow["auth_uri"])
-            fields = _hidden_fields(page.text)
-            response = await browser.post(
-                _form_action(page.text, str(page.url)),
-                data={"ctx": fields.get("ctx", ""), "username": user.upn, "password": user.password},
-            )
-            if response.status_code == 200 and 'value="accept"' in response.text:
-                response = await browser.post(
-                    _form_action(response.text, str(response.url)),
-                    data={"ctx": _hidden_fields(response.text).get("ctx", ""), "action": "accept"},
-                )
-        query = _redirect_query(response, redirect_uri)
+        async with Browser(self.settings, hold_callbacks=True) as browser:
+            page = await browser.entra(flow["auth_uri"], upn=user.upn, password=user.password)
+        query = _callback_query(page, redirect_uri)
         await auth.complete_flow(connection_id, flow, query)
         token = await auth.access_token(connection_id, self.settings.dataverse_discovery_url)
         environments = await DiscoveryClient(self.settings, self.runtime.http).environments(token)
@@ -301,6 +265,32 @@ class Harness:
         return rows[0]
 
 
+def sandbox_settings(
+    sandboxes: Sandboxes, public_base_url: str, data_dir: Path, redis_url: str = "", **overrides: Any
+) -> Settings:
+    """Settings pointing at the running sandboxes, with a new token key; `overrides` sets other fields."""
+    env = sandboxes.settings_env()
+    return Settings(
+        _env_file=None,
+        sandbox=True,
+        public_base_url=public_base_url,
+        xero_client_id=env["XERO_CLIENT_ID"],
+        xero_client_secret=env["XERO_CLIENT_SECRET"],
+        xero_login_url=env["XERO_LOGIN_URL"],
+        xero_identity_url=env["XERO_IDENTITY_URL"],
+        xero_api_url=env["XERO_API_URL"],
+        dynamics_client_id=env["DYNAMICS_CLIENT_ID"],
+        dynamics_client_secret=env["DYNAMICS_CLIENT_SECRET"],
+        entra_authority_host=env["ENTRA_AUTHORITY_HOST"],
+        dataverse_discovery_url=env["DATAVERSE_DISCOVERY_URL"],
+        ca_bundle=Path(env["CA_BUNDLE"]),
+        data_dir=data_dir,
+        redis_url=redis_url,
+        token_encryption_keys=(TokenCipher.generate_key(),),
+        **overrides,
+    )
+
+
 @asynccontextmanager
 async def open_harness(
     tmp_path: Path,
@@ -319,24 +309,11 @@ async def open_harness(
     await sandboxes.start()
     try:
         sandboxes.register_bot(PUBLIC_BASE_URL)
-        env = sandboxes.settings_env()
-        settings = Settings(
-            _env_file=None,
-            sandbox=True,
-            public_base_url=PUBLIC_BASE_URL,
-            xero_client_id=env["XERO_CLIENT_ID"],
-            xero_client_secret=env["XERO_CLIENT_SECRET"],
-            xero_login_url=env["XERO_LOGIN_URL"],
-            xero_identity_url=env["XERO_IDENTITY_URL"],
-            xero_api_url=env["XERO_API_URL"],
-            dynamics_client_id=env["DYNAMICS_CLIENT_ID"],
-            dynamics_client_secret=env["DYNAMICS_CLIENT_SECRET"],
-            entra_authority_host=env["ENTRA_AUTHORITY_HOST"],
-            dataverse_discovery_url=env["DATAVERSE_DISCOVERY_URL"],
-            ca_bundle=Path(env["CA_BUNDLE"]),
-            data_dir=data_dir,
-            redis_url=redis_url,
-            token_encryption_keys=(TokenCipher.generate_key(),),
+        settings = sandbox_settings(
+            sandboxes,
+            PUBLIC_BASE_URL,
+            data_dir,
+            redis_url,
             scheduler_poll_seconds=scheduler_poll_seconds,
             run_lease_seconds=run_lease_seconds,
         )

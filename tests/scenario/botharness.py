@@ -27,30 +27,26 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 from aiohttp import web
 from botbuilder.core import ConversationState
 
 from bot.config import Settings
-from bot.crypto import TokenCipher
 from bot.dialogs import SetupDeps, SetupFeature, SetupOptions
 from bot.storage.base import Connection, RunRecord, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
 from bot.sync.discovery import DiscoveryClient
 from bot.sync.ports import AttentionReason, Notifier
-from bot.sync.runtime import SyncRuntime, open_sync_runtime, ssl_context
+from bot.sync.runtime import SyncRuntime, open_sync_runtime
 from bot.sync.scheduler import Scheduler
 from bot.sync.service import SyncService
 from bot.teams.adapter import build_adapter
@@ -65,7 +61,8 @@ from sandbox.entra import CONTOSO
 from sandbox.entra.directory import sandbox_uuid
 from sandbox.runner import Sandboxes
 from tests.conftest import free_port
-from tests.integration.harness import Harness, RecordingNotifier
+from tests.integration.harness import Harness, RecordingNotifier, sandbox_settings
+from tests.support.signin_pages import Browser, Page
 
 __all__ = [
     "ALICE",
@@ -398,98 +395,6 @@ class FakeConnector:
             lambda e: e.card is not None and fragment in e.card_text, since=since, timeout=timeout
         )
 
-# ---- the browser ------------------------------------------------------------------------------------
-
-_HIDDEN = re.compile(r'<input type="hidden" name="(?P<name>[^"]+)" value="(?P<value>[^"]*)"')
-_ACTION = re.compile(r'<form method="post" action="(?P<action>[^"]+)"')
-_CHECKBOX = re.compile(r'<input type="checkbox" id="[^"]*" name="tenant" value="(?P<value>[^"]+)"')
-_CODE = re.compile(r'<p class="code" id="code"[^>]*>(?P<code>[^<]+)</p>')
-
-
-@dataclass
-class Page:
-    status: int
-    url: str
-    text: str
-
-    @property
-    def code(self) -> str:
-        """The one-time code our callback page shows ("" if the page has none)."""
-        match = _CODE.search(self.text)
-        return unescape(match["code"]) if match else ""
-
-    def hidden(self) -> dict[str, str]:
-        return {m["name"]: unescape(m["value"]) for m in _HIDDEN.finditer(self.text)}
-
-    def form_action(self) -> str:
-        match = _ACTION.search(self.text)
-        assert match is not None, f"no form on {self.url}: {self.text[:300]}"
-        return urljoin(self.url, unescape(match["action"]))
-
-
-class Browser:
-    """An HTTP client that follows the sandboxes' sign-in pages like a person would (its own cookies)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._client = httpx.AsyncClient(follow_redirects=False, timeout=15, verify=ssl_context(settings))
-        self._callbacks = f"{settings.public_base_url}/oauth/"
-        # When set, a redirect to the bot's OAuth callback is not followed: the page returned has
-        # status 302 and the callback's URL, to be opened later with `get` (e.g. after a restart).
-        self.hold_callbacks = False
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def _follow(self, response: httpx.Response) -> Page:
-        for _ in range(10):
-            if response.status_code not in (301, 302, 303, 307):
-                return Page(response.status_code, str(response.url), response.text)
-            target = urljoin(str(response.url), response.headers["location"])
-            if self.hold_callbacks and target.startswith(self._callbacks) and "/callback" in target:
-                return Page(response.status_code, target, "")
-            response = await self._client.get(target)
-        raise AssertionError("too many redirects")
-
-    async def get(self, url: str) -> Page:
-        return await self._follow(await self._client.get(url))
-
-    async def post(self, url: str, data: dict[str, Any]) -> Page:
-        return await self._follow(await self._client.post(url, data=data))
-
-    async def xero(
-        self,
-        start_url: str,
-        *,
-        email: str = "demo@xero.example",
-        password: str = "Demo-pass-1",
-        tenants: Sequence[str] | None = None,
-        allow: bool = True,
-    ) -> Page:
-        """Open the card's Connect to Xero link, log in, tick organisations (default: the first) and answer
-        the consent page. Returns the page the bot's callback shows."""
-        page = await self.get(start_url)
-        if "Log in to Xero" in page.text:
-            page = await self.post(page.form_action(), {**page.hidden(), "email": email, "password": password})
-        elif "wants access to your Xero data" not in page.text:
-            return page  # the bot refused the link, or Xero showed an error
-        # (Still logged in from an earlier sign-in in this browser: Xero goes straight to consent.)
-        assert "wants access to your Xero data" in page.text, page.text[:400]
-        offered = [m["value"] for m in _CHECKBOX.finditer(page.text)]
-        chosen = list(tenants) if tenants is not None else offered[:1]
-        data: dict[str, Any] = {**page.hidden(), "action": "allow" if allow else "cancel", "tenant": chosen}
-        return await self.post(page.form_action(), data)
-
-    async def entra(self, start_url: str, *, upn: str, password: str, accept: bool = True) -> Page:
-        """Open the card's Connect to Dynamics 365 link, sign in (and consent). Returns the callback's page."""
-        page = await self.get(start_url)
-        if "Sign in" not in page.text or 'name="username"' not in page.text:
-            return page
-        page = await self.post(page.form_action(), {**page.hidden(), "username": upn, "password": password})
-        if 'value="accept"' in page.text:
-            page = await self.post(page.form_action(), {**page.hidden(), "action": "accept" if accept else "cancel"})
-        return page
-
-
 # ---- conversations ------------------------------------------------------------------------------------
 
 
@@ -818,24 +723,11 @@ class BotHarness:
 def make_settings(
     sandboxes: Sandboxes, public_base_url: str, data_dir: Path, redis_url: str = "", *, run_scheduler: bool = False
 ) -> Settings:
-    env = sandboxes.settings_env()
-    return Settings(
-        _env_file=None,
-        sandbox=True,
-        public_base_url=public_base_url,
-        xero_client_id=env["XERO_CLIENT_ID"],
-        xero_client_secret=env["XERO_CLIENT_SECRET"],
-        xero_login_url=env["XERO_LOGIN_URL"],
-        xero_identity_url=env["XERO_IDENTITY_URL"],
-        xero_api_url=env["XERO_API_URL"],
-        dynamics_client_id=env["DYNAMICS_CLIENT_ID"],
-        dynamics_client_secret=env["DYNAMICS_CLIENT_SECRET"],
-        entra_authority_host=env["ENTRA_AUTHORITY_HOST"],
-        dataverse_discovery_url=env["DATAVERSE_DISCOVERY_URL"],
-        ca_bundle=Path(env["CA_BUNDLE"]),
-        data_dir=data_dir,
-        redis_url=redis_url,
-        token_encryption_keys=(TokenCipher.generate_key(),),
+    return sandbox_settings(
+        sandboxes,
+        public_base_url,
+        data_dir,
+        redis_url,
         scheduler_poll_seconds=0.1,
         run_lease_seconds=5.0,
         run_scheduler=run_scheduler,
