@@ -33,9 +33,18 @@ from bot.storage.base import (
     RunOutcome,
     RunRecord,
     Store,
+    TokenKind,
 )
 from bot.sync.dataverse import DataverseClient
-from bot.sync.failures import RunFailure, attention_after_run, describe, record_reason
+from bot.sync.failures import (
+    RunFailure,
+    attention_after_run,
+    describe,
+    record_reason,
+    sign_in_replaced,
+    unmark,
+    xero_sign_in_refused,
+)
 from bot.sync.fingerprint import ChangeKind, plan_changes
 from bot.sync.mapping import (
     TABLE_OF,
@@ -123,6 +132,9 @@ class _Work:
     failure: RunFailure | None = None
     interrupted: bool = False
     modified_since: datetime | None = None
+    # The stored Xero token blob when the run began (encrypted; every save makes a new one). If another
+    # is stored when Xero's refusal is recorded, the refusal may concern a grant a reconnect replaced.
+    xero_tokens_at_start: bytes | None = None
 
     def tally(self, entity: Entity, what: str, n: int = 1) -> None:
         counts = self.counts.setdefault(entity.value, {})
@@ -217,6 +229,7 @@ class SyncEngine:
     async def _sync(self, work: _Work, full: bool) -> None:
         connection, xero = work.connection, work.xero
         tenant = connection.xero_tenant_id
+        work.xero_tokens_at_start = await self._store.get_tokens(connection.id, TokenKind.XERO)
         work.organisation = await xero.organisation(connection.id, tenant)
         since = None if full else connection.accounts_modified_since
         accounts = await xero.accounts(connection.id, tenant, modified_since=since)
@@ -348,6 +361,13 @@ class SyncEngine:
             return c.model_copy(update=update)
 
         after = await update_connection(self._store, work.connection.id, apply) or before
+        if xero_sign_in_refused(failure, after) and await self._xero_tokens_replaced(work):
+            # A reconnect saves its tokens before it reactivates the connection: so reading them after
+            # our write sees a reconnect that reactivated before it, and a later one undoes our mark itself.
+            reason, failure = failure.error, sign_in_replaced(failure)
+            work.failure = failure
+            record = record.model_copy(update={"error": failure.error})
+            after = await update_connection(self._store, before.id, unmark(reason, next_run_at, now)) or after
         # The Connector row shows the connection as it is now (status, next run) and this run.
         await self._write_connector_run(work, after, record, after.next_run_at)
         record = record.model_copy(update={"dataverse_calls": work.dv.calls if work.dv else 0})
@@ -376,6 +396,9 @@ class SyncEngine:
             await update_connector_run(work.dv, connection, record, next_run)
         except Exception as exc:
             log.warning("could not write the run to the Connector row: %s", type(exc).__name__)
+
+    async def _xero_tokens_replaced(self, work: _Work) -> bool:
+        return await self._store.get_tokens(work.connection.id, TokenKind.XERO) != work.xero_tokens_at_start
 
     async def _attention(
         self, before: Connection, after: Connection, record: RunRecord, failure: RunFailure | None

@@ -9,8 +9,10 @@ wherever they appear.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeGuard
 
 from bot.errors import (
     AuthError,
@@ -144,6 +146,43 @@ def _translate(exc: ProviderError) -> RunFailure:
             f"solution installed in this environment? ({detail})"
         )
     return RunFailure(f"{name} answered with an error: {detail}")
+
+
+def xero_sign_in_refused(failure: RunFailure | None, after: Connection) -> TypeGuard[RunFailure]:
+    """The run has just marked the connection for a Xero reconnect because Xero refused its sign-in."""
+    return (
+        failure is not None
+        and failure.attention is AttentionReason.XERO_RECONNECT
+        and after.status is ConnectionStatus.NEEDS_RECONNECTION
+        and after.status_reason == failure.error
+    )
+
+
+def sign_in_replaced(failure: RunFailure) -> RunFailure:
+    """The run's sign-in was refused, but the connection got new tokens while it ran (a reconnect): the
+    refusal is about a sign-in that is gone, so nobody is asked to reconnect again."""
+    return RunFailure(
+        f"{provider_name(failure.provider)} refused the sign-in this run started with, but it was replaced "
+        "while the run went on (reconnected); the next run uses the new one.",
+        provider=failure.provider,
+    )
+
+
+def unmark(reason: str, next_run: datetime | None, now: datetime) -> Callable[[Connection], Connection]:
+    """Undo a run's "needs reconnection" (with `reason`) unless something else changed the status since."""
+
+    def apply(c: Connection) -> Connection:
+        if c.status is not ConnectionStatus.NEEDS_RECONNECTION or c.status_reason != reason:
+            return c
+        update = {
+            "status": ConnectionStatus.ACTIVE,
+            "status_reason": "",
+            "next_run_at": next_run,
+            "updated_at": now,
+        }
+        return c.model_copy(update=update)
+
+    return apply
 
 
 def attention_after_run(

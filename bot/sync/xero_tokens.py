@@ -7,6 +7,12 @@ two locks: an asyncio.Lock per connection (coroutines of this process) and a sto
 are read again: if someone else refreshed meanwhile, theirs are used and Xero is not called. The new
 token set is saved before its access token is handed out, so a crash can never leave us holding only
 a superseded refresh token (if a refresh answer is lost, Xero accepts the old one for 30 minutes).
+
+A reconnect (`save`) and a disconnect (`delete`) replace the set under the same two locks, and a
+refresh stores its answer only if the stored set is still the one it refreshed (read again under the
+locks just before writing; this also covers a store lock whose TTL ran out during a slow refresh). So
+a refresh of the old grant never overwrites a reconnect's tokens or brings deleted ones back, and an
+`invalid_grant` for a refresh token that is no longer stored is not a reason to ask for a reconnect.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -34,6 +41,24 @@ ReconnectCallback = Callable[[str], Awaitable[None]]
 
 class TokenLockStore(TokenStore, LockStore, Protocol):
     """What the provider needs of the store (every `Store` has it)."""
+
+
+def _no_tokens() -> AuthError:
+    return AuthError(
+        "no Xero tokens are stored for this connection; connect Xero again",
+        reconnect_required=True,
+        provider="xero",
+        code="no_tokens",
+    )
+
+
+def _replaced() -> AuthError:
+    # Not a reason to reconnect: the connection has newer tokens than the ones Xero refused.
+    return AuthError(
+        "the Xero tokens of this connection were replaced twice during one refresh; try again",
+        provider="xero",
+        code="tokens_replaced",
+    )
 
 
 def _utcnow() -> datetime:
@@ -77,9 +102,10 @@ class XeroTokenProvider:
         self.refreshes = 0
 
     async def save(self, connection_id: str, tokens: XeroTokenSet) -> None:
-        blob = self._cipher.encrypt_json(tokens.model_dump(mode="json"))
-        await self._store.put_tokens(connection_id, TokenKind.XERO, blob)
-        self._refused.pop(connection_id, None)
+        """Store a new token set (a sign-in or a reconnect). Waits for a refresh in flight: it finishes
+        first and is then replaced, or it reads these tokens before it writes anything."""
+        async with self._locked(connection_id):
+            await self._write(connection_id, tokens)
 
     async def load(self, connection_id: str) -> XeroTokenSet | None:
         blob = await self._store.get_tokens(connection_id, TokenKind.XERO)
@@ -91,7 +117,10 @@ class XeroTokenProvider:
             raise StoreError(f"the stored Xero tokens of connection {connection_id} are unreadable") from None
 
     async def delete(self, connection_id: str) -> None:
-        await self._store.delete_tokens(connection_id, TokenKind.XERO)
+        """Forget the tokens; under the refresh locks, so a refresh in flight cannot store them again."""
+        async with self._locked(connection_id):
+            await self._store.delete_tokens(connection_id, TokenKind.XERO)
+            self._refused.pop(connection_id, None)
 
     async def access_token(
         self, connection_id: str, *, force_refresh: bool = False, rejected_token: str | None = None
@@ -120,28 +149,39 @@ class XeroTokenProvider:
     async def _require(self, connection_id: str) -> XeroTokenSet:
         tokens = await self.load(connection_id)
         if tokens is None:
-            raise AuthError(
-                "no Xero tokens are stored for this connection; connect Xero again",
-                reconnect_required=True,
-                provider="xero",
-                code="no_tokens",
-            )
+            raise _no_tokens()
         return tokens
 
     async def _refresh_locked(self, connection_id: str, stale: str | None) -> XeroTokenSet:
+        async with self._locked(connection_id):
+            current = await self._require(connection_id)
+            fresh_enough = not current.expires_within(self._margin, self._now())
+            if fresh_enough and (stale is None or current.access_token != stale):
+                return current  # refreshed by another coroutine or process while we waited
+            return await self._refresh(connection_id, current)
+
+    @asynccontextmanager
+    async def _locked(self, connection_id: str) -> AsyncIterator[None]:
+        """Both locks of one connection's token set: every write of it happens inside."""
         lock = self._locks.setdefault(connection_id, asyncio.Lock())
         async with lock:
             await self._acquire_store_lock(connection_id)
             try:
-                current = await self._require(connection_id)
-                fresh_enough = not current.expires_within(self._margin, self._now())
-                if fresh_enough and (stale is None or current.access_token != stale):
-                    return current  # refreshed by another coroutine or process while we waited
-                return await self._refresh(connection_id, current)
+                yield
             finally:
                 await self._release_store_lock(connection_id)
 
-    async def _refresh(self, connection_id: str, current: XeroTokenSet) -> XeroTokenSet:
+    async def _write(self, connection_id: str, tokens: XeroTokenSet) -> None:
+        """Encrypt and store; the caller holds the locks."""
+        blob = self._cipher.encrypt_json(tokens.model_dump(mode="json"))
+        await self._store.put_tokens(connection_id, TokenKind.XERO, blob)
+        self._refused.pop(connection_id, None)
+
+    async def _refresh(
+        self, connection_id: str, current: XeroTokenSet, *, retried: bool = False
+    ) -> XeroTokenSet:
+        """Refresh `current` (the stored set, read under the locks the caller holds) and store the answer
+        if `current` is still what is stored. `retried`: `current` was stored during another refresh."""
         if self._refused.get(connection_id) == current.refresh_token:
             raise AuthError(
                 "Xero refused this connection's refresh token; connect Xero again",
@@ -152,12 +192,27 @@ class XeroTokenProvider:
         try:
             new = await self._oauth.refresh(current.refresh_token)
         except AuthError as exc:
-            if exc.reconnect_required:
+            if not exc.reconnect_required:
+                raise
+            stored = await self.load(connection_id)
+            if stored is None:
+                raise _no_tokens() from None  # forgotten (disconnected) while Xero was asked
+            if stored.refresh_token == current.refresh_token:
                 self._refused[connection_id] = current.refresh_token
-                logger.warning("Xero refused the refresh token of connection %s: reconnect required", connection_id)
+                logger.warning(
+                    "Xero refused the refresh token of connection %s: reconnect required", connection_id
+                )
                 if self._on_reconnect_required is not None:
                     await self._on_reconnect_required(connection_id)
-            raise
+                raise
+            # Replaced while Xero was asked (a reconnect): the refusal is about a grant that is gone.
+            logger.info(
+                "Xero refused a replaced refresh token of connection %s; the stored one is used",
+                connection_id,
+            )
+            if retried:
+                raise _replaced() from None
+            return await self._adopt(connection_id, stored)
         # A refresh answer carries no id_token: keep who the tokens belong to.
         new = new.model_copy(
             update={
@@ -167,10 +222,27 @@ class XeroTokenProvider:
                 "auth_event_id": new.auth_event_id or current.auth_event_id,
             }
         )
-        await self.save(connection_id, new)
+        stored = await self.load(connection_id)
+        if stored is None:
+            raise _no_tokens()  # forgotten (disconnected) while Xero was asked: nothing comes back
+        if stored.refresh_token != current.refresh_token:
+            # Replaced while Xero was asked. The answer belongs to the old grant: it must not overwrite
+            # the new one (nor be revoked: revoking a grant ends the app's connections in Xero).
+            logger.warning(
+                "the Xero tokens of connection %s were replaced during a refresh; the refresh is not stored",
+                connection_id,
+            )
+            return stored if retried else await self._adopt(connection_id, stored)
+        await self._write(connection_id, new)
         self.refreshes += 1
         logger.info("Xero tokens of connection %s refreshed (valid until %s)", connection_id, new.expires_at)
         return new
+
+    async def _adopt(self, connection_id: str, stored: XeroTokenSet) -> XeroTokenSet:
+        """The set someone stored during our refresh: used as it is, or refreshed once if it expires too."""
+        if not stored.expires_within(self._margin, self._now()):
+            return stored
+        return await self._refresh(connection_id, stored, retried=True)
 
     async def _acquire_store_lock(self, connection_id: str) -> None:
         name = self.LOCK_PREFIX + connection_id
