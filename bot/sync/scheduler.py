@@ -3,7 +3,10 @@
 The store's due set with leases (`ScheduleStore`) is the backbone, so several worker processes can run
 side by side: a claimed connection is invisible to other claimers until its lease ends, a run extends
 its lease while it goes, and a crashed worker's lease simply expires so another worker picks the
-connection up. A run whose lease is lost is cancelled, so one connection never runs twice at once.
+connection up. One connection never runs twice at once: a run whose lease is lost, or whose lease has
+ended on this process's clock because the store could not be reached to extend it, is cancelled; and a
+process never starts a connection it is still running (the store hands an expired lease back to the
+same owner name).
 
 On-demand runs (`request_run`) jump the queue and join a run already under way instead of starting a
 second one; they are limited per day by the plan (a counter in the store, shared by every process).
@@ -75,6 +78,8 @@ class _InFlight:
     run_id: str
     started_at: datetime
     task: asyncio.Task[None]
+    # A due time the store handed back while this run was still going (see `_hold`): kept for its release.
+    requeue_at: datetime | None = None
 
 
 def plan_of(connection: Connection) -> Plan:
@@ -333,29 +338,55 @@ class Scheduler:
         free = self._concurrency - len(self._inflight)
         if free <= 0:
             return
+        # The store starts the lease after this moment, so on our clock it ends by `asked_at + lease`.
+        asked_at = asyncio.get_running_loop().time()
         claims = await self._store.claim_due(self._clock.now(), self.owner, self._lease, free)
         for claim in claims:
-            self._start(claim)
+            current = self._inflight.get(claim.connection_id)
+            if current is not None:
+                self._hold(current, claim)
+            else:
+                self._start(claim, asked_at + self._lease)
 
-    def _start(self, claim: Claim) -> None:
+    def _hold(self, current: _InFlight, claim: Claim) -> None:
+        """A claim for a connection whose run is still going here: its lease ran out in the store (the
+        run is being cancelled for it) and the store gave the connection back under our own name.
+        Starting it would run it twice. The run under way releases this lease as its own when it ends
+        (it is ours by name, and releasing is serialised with claiming by `_claim_lock`), and the
+        claim's due time is kept for that release, so the store's due time is not lost."""
+        due = claim.due_at if current.requeue_at is None else min(current.requeue_at, claim.due_at)
+        current.requeue_at = due
+        log.warning(
+            "connection %s was handed back while its run %s is still going here; not starting it twice",
+            claim.connection_id,
+            current.run_id,
+        )
+
+    def _start(self, claim: Claim, lease_end: float) -> None:
         run_id = uuid.uuid4().hex
         started_at = self._clock.now()
-        task = asyncio.create_task(self._run_claim(claim, run_id), name=f"run:{claim.connection_id}")
+        task = asyncio.create_task(
+            self._run_claim(claim, run_id, lease_end), name=f"run:{claim.connection_id}"
+        )
         self._inflight[claim.connection_id] = _InFlight(run_id, started_at, task)
         connection_id = claim.connection_id
         task.add_done_callback(lambda _t: self._done(connection_id, run_id))
 
     def _done(self, connection_id: str, run_id: str) -> None:
+        # Normally `_run_claim` has forgotten the run already; not if it was cancelled before it began.
+        self._forget(connection_id, run_id)
+        self._wake.set()  # a slot is free
+
+    def _forget(self, connection_id: str, run_id: str) -> None:
         current = self._inflight.get(connection_id)
         if current is not None and current.run_id == run_id:
             del self._inflight[connection_id]
-        self._wake.set()  # a slot is free
 
-    async def _run_claim(self, claim: Claim, run_id: str) -> None:
+    async def _run_claim(self, claim: Claim, run_id: str, lease_end: float) -> None:
         cid = claim.connection_id
         me = asyncio.current_task()
         assert me is not None
-        keeper = asyncio.create_task(self._keep_lease(cid, me), name=f"lease:{cid}")
+        keeper = asyncio.create_task(self._keep_lease(cid, me, lease_end), name=f"lease:{cid}")
         planned: datetime | None = None
         interrupted = False
         try:
@@ -374,9 +405,24 @@ class Scheduler:
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-            await self._release(cid, planned, interrupted)
+            # A cancelled run may end with the engine's error saving its record (the store being away)
+            # instead of CancelledError: it was interrupted all the same.
+            interrupted = interrupted or me.cancelling() > 0
+            # Under the claim lock, so that a claim coming back for this connection meanwhile is either
+            # held for this release (`_hold`) or made after it, when this run is no longer in flight.
+            async with self._claim_lock:
+                entry = self._inflight.get(cid)
+                requeue = entry.requeue_at if entry is not None and entry.run_id == run_id else None
+                await self._release(cid, planned, interrupted, requeue)
+                self._forget(cid, run_id)
 
-    async def _release(self, connection_id: str, planned: datetime | None, interrupted: bool) -> None:
+    async def _release(
+        self,
+        connection_id: str,
+        planned: datetime | None,
+        interrupted: bool,
+        requeue_at: datetime | None = None,
+    ) -> None:
         try:
             connection = await self._store.get_connection(connection_id)
             next_due: datetime | None = None
@@ -384,25 +430,53 @@ class Scheduler:
                 # An interrupted run is picked up again at once (by this process or another).
                 now = self._clock.now()
                 next_due = now if interrupted else (planned or self.next_due(connection, now))
+                if requeue_at is not None:
+                    next_due = min(next_due, requeue_at)
             if not await self._store.release(connection_id, self.owner, next_due):
                 log.warning("lease was no longer ours at release", extra={"connection_id": connection_id})
         except ConnectorError:
             log.warning("could not release a lease; it expires by itself", exc_info=True)
 
-    async def _keep_lease(self, connection_id: str, run_task: asyncio.Task[None]) -> None:
-        every = max(0.2, self._lease / 3)
+    async def _keep_lease(self, connection_id: str, run_task: asyncio.Task[None], lease_end: float) -> None:
+        """Extend the lease while the run goes; cancel the run once the lease is lost or has ended.
+
+        `lease_end` is when the lease ends at the latest, on the event loop's clock: the moment the claim
+        (then the last extension that succeeded) was asked for, plus the lease. From then on any worker
+        may claim the connection, so the run stops even when the store cannot be reached to say so."""
+        loop = asyncio.get_running_loop()
+        every = self._lease / 3
         while True:
-            await asyncio.sleep(every)
+            remaining = lease_end - loop.time()
+            if remaining <= 0:
+                log.error(
+                    "the lease of connection %s ended without being extended (store unreachable); "
+                    "cancelling its run",
+                    connection_id,
+                )
+                run_task.cancel()
+                return
+            await asyncio.sleep(min(every, remaining))
+            asked_at = loop.time()
+            if asked_at >= lease_end:
+                continue
             try:
-                ours = await self._store.extend_lease(connection_id, self.owner, self._lease)
-            except ConnectorError:
-                log.warning("could not extend a lease; retrying", exc_info=True)
+                # A store call that hangs (a dead connection) must not outlast the lease either.
+                ours = await asyncio.wait_for(
+                    self._store.extend_lease(connection_id, self.owner, self._lease),
+                    timeout=lease_end - asked_at,
+                )
+            except Exception:
+                # Whatever went wrong, the lease was not extended; the deadline above still holds.
+                log.warning(
+                    "could not extend the lease of connection %s; retrying", connection_id, exc_info=True
+                )
                 continue
             if not ours:
                 # Another worker may already be running it: stop, so one connection never runs twice.
                 log.error("lease lost during a run; cancelling it", extra={"connection_id": connection_id})
                 run_task.cancel()
                 return
+            lease_end = asked_at + self._lease
 
 
 def _trigger(claim: Claim, connection: Connection) -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.activity_handler import _InvokeResponseException
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
 
+from bot.errors import ValidationFailed
 from bot.storage.base import ConversationStore
 from bot.teams.router import Router, submitted_verb
 from bot.teams.turn import Turn
@@ -19,6 +21,13 @@ log = logging.getLogger(__name__)
 
 WelcomeSender = Callable[[Turn], Awaitable[None]]
 VerifyStateHandler = Callable[[Turn, str], Awaitable[bool]]
+
+CARD_ACTION = "adaptiveCard/action"
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+ERROR_TYPE = "application/vnd.microsoft.error"
+# Invokes left to botbuilder's dispatch, which calls the methods overridden here (the sign-in popup).
+_BOTBUILDER_INVOKES = frozenset({"signin/verifyState", "signin/tokenExchange"})
 
 
 class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
@@ -60,23 +69,53 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         if any(m.id == bot_id for m in members_added or []):
             await self._welcome(Turn(turn_context))
 
-    async def on_adaptive_card_invoke(self, turn_context: TurnContext, invoke_value: Any) -> Any:
-        from botbuilder.schema import AdaptiveCardInvokeResponse
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        name = turn_context.activity.name
+        if name == CARD_ACTION:
+            return await self._card_action(turn_context)
+        if name in _BOTBUILDER_INVOKES:
+            return await super().on_invoke_activity(turn_context)
+        # botbuilder answers every other invoke 501, a server error. The manifest declares no message
+        # extension, task module, tab or config page, so these are not meant for us: acknowledge
+        # politely, as for an activity type we do not know, and send nothing.
+        log.info("Acknowledged an invoke the bot does not handle (%s)", _printable(name))
+        return InvokeResponse(status=int(HTTPStatus.OK))
 
-        action = getattr(invoke_value, "action", None)
-        verb = str(getattr(action, "verb", "") or "")
-        data = getattr(action, "data", None)
-        payload: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
-        if submitted_verb({"verb": verb}) is None:
-            return AdaptiveCardInvokeResponse(status_code=400, type="application/vnd.microsoft.error", value={})
-        card = await self._router.handle_invoke(Turn(turn_context), verb, payload)
-        if card is None:
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value="Done."
-            )
-        return AdaptiveCardInvokeResponse(
-            status_code=200, type="application/vnd.microsoft.card.adaptive", value=card
+    async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
+        """An Action.Execute: the value's shape is checked here, since botbuilder's own parser crashes
+        on some shapes (an `action` that is not an object) and writes error bodies no one can serialize."""
+        value = turn_context.activity.value
+        if not isinstance(value, dict):
+            return _refused("BadRequest", "The value property is missing or not an object.")
+        action = value.get("action")
+        if not isinstance(action, dict):
+            return _refused("BadRequest", "The action property is missing or not an object.")
+        if action.get("type") != "Action.Execute":
+            return _refused("NotSupported", "Only Action.Execute is supported.")
+        invoke_value = AdaptiveCardInvokeValue(
+            action=action, authentication=value.get("authentication"), state=value.get("state")
         )
+        answer = await self.on_adaptive_card_invoke(turn_context, invoke_value)
+        return InvokeResponse(status=int(HTTPStatus.OK), body=_card_answer(answer))
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        action = getattr(invoke_value, "action", None)
+        # `action` is the JSON object Teams sent (a dict, as botbuilder's own dispatch passes it too).
+        verb = submitted_verb({"verb": _field(action, "verb")})
+        data = _field(action, "data")
+        if verb is None:
+            return _card_response(400, ERROR_TYPE, {"code": "BadRequest", "message": "The verb is missing."})
+        payload: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+        try:
+            card = await self._router.handle_invoke(Turn(turn_context), verb, payload)
+        except ValidationFailed as exc:
+            # As for an Action.Submit, the person is told what was wrong; nothing was changed.
+            return _card_response(200, MESSAGE_TYPE, f"⚠️ {exc}")
+        if card is None:
+            return _card_response(200, MESSAGE_TYPE, "Done.")
+        return _card_response(200, CARD_TYPE, card)
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> InvokeResponse:
         # The sign-in popup finished: Teams sends the code our callback page passed to notifySuccess.
@@ -88,3 +127,34 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         if not await self._verify_state(Turn(turn_context), state):
             raise _InvokeResponseException(412)
         return InvokeResponse(status=200)
+
+
+def _field(action: object, name: str) -> object:
+    """A field of the clicked action, whether botbuilder gives the JSON object (it does) or a model."""
+    if isinstance(action, Mapping):
+        return action.get(name)
+    return getattr(action, name, None)
+
+
+def _card_response(status: int, kind: str, value: object) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(status_code=status, type=kind, value=value)
+
+
+def _card_answer(answer: object) -> object:
+    """The card invoke protocol's body, written by hand: botbuilder's serializer declares `value` an
+    object and fails on a message's text."""
+    if isinstance(answer, AdaptiveCardInvokeResponse):
+        return {"statusCode": answer.status_code, "type": answer.type, "value": answer.value}
+    return answer
+
+
+def _refused(code: str, message: str) -> InvokeResponse:
+    """A malformed Action.Execute: HTTP 400 with the protocol's error body (as botbuilder would answer,
+    but with a body that can be written)."""
+    body = {"statusCode": 400, "type": ERROR_TYPE, "value": {"code": code, "message": message}}
+    return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST), body=body)
+
+
+def _printable(name: object) -> str:
+    # The name comes from the request: quoted and cut short, so it cannot forge or flood log lines.
+    return repr(name)[:80]

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.errors import StoreError
 from bot.storage.base import Connection, RunOutcome, RunRecord
 from bot.storage.sqlite import SqliteStore
@@ -72,13 +70,12 @@ class RecordingRunner:
         return sum(1 for start, end, _ in self.spans if start <= moment and (end is None or end > moment))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FOUND: Scheduler._keep_lease (bot/sync/scheduler.py) only cancels a run when the store answers "
-    "'not yours'; while the store is unreachable it retries forever, so the run outlives its lease and "
-    "another claim (even by the same worker, which re-claims under the same owner) runs alongside it",
-)
 async def test_a_run_stops_when_its_lease_ends_even_if_the_store_is_unreachable(tmp_path: Path) -> None:
+    """FOUND and fixed in bot/sync/scheduler.py: the lease keeper cancelled a run only when the store
+    answered "not yours", so with the store unreachable the run outlived its lease, and the same worker
+    re-claimed the connection under the same owner name: two runs at once. The keeper now cancels the
+    run when the lease's end passes on the local clock, and a process never starts a connection it is
+    still running."""
     inner = await SqliteStore.open(tmp_path / "connector.db")
     store = FlakyStore(inner)
     connection = Connection(id="conn-1", name="Acme", teams_tenant_id="t", conversation_key="msteams:c",
@@ -101,8 +98,10 @@ async def test_a_run_stops_when_its_lease_ends_even_if_the_store_is_unreachable(
         store.down = False
         await asyncio.sleep(LEASE)  # the store is back: the connection is claimable again
         overlap = max(runner.running_at(start) for start, _, _ in runner.spans)
+        runs = len(runner.spans)
     finally:
         await scheduler.stop(0.5)
         await inner.close()
     assert still_running == 0, "the run went on after its lease ended"
     assert overlap == 1, "two runs of one connection at once"
+    assert runs == 2, "the interrupted run is picked up again once the store is back"

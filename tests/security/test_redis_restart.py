@@ -105,5 +105,5 @@ async def test_redis_restarted_mid_run_the_work_completes_and_nothing_is_lost(
     tmp_path: Path, redis_url: str, redis_server: RedisServer
 ) -> None:
     """Down for half the run lease: lease renewals fail meanwhile, the lease itself survives. (Down for
-    longer than the lease, a run outlives its lease: tests/security/test_lease_fencing.py, a known bug.)"""
+    longer than the lease, the run stops when its lease ends: tests/security/test_lease_fencing.py.)"""
     await outage_mid_run(tmp_path, redis_url, redis_server, down=LEASE_SECONDS / 2, latency=0.4)
