@@ -61,12 +61,13 @@ async def test_save_updates_the_store_and_dynamics_and_says_who_changed_what(
     assert stored.notify_mode == NotifyMode.FAILURES_ONLY
     assert await bot.store.get_due(connection.id) is not None  # rescheduled under the new plan
 
+    # The Settings row is written first, then the Connector row: wait for both.
     async def dynamics_has_it() -> bool:
         row = settings_row(bot, stored)
-        return row["xdc_plan"] == "premium" and row["xdc_notifymode"] == "failures_only"
+        settings_saved = row["xdc_plan"] == "premium" and row["xdc_notifymode"] == "failures_only"
+        return settings_saved and connector_row(bot, stored)["xdc_plan"] == "premium"
 
     await bot.wait_until(dynamics_has_it, timeout=10)
-    assert connector_row(bot, stored)["xdc_plan"] == "premium"
 
 
 async def test_errors_go_back_onto_the_card_and_nothing_changes(bot: BotHarness, chat: Chat) -> None:
