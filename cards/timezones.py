@@ -13,7 +13,7 @@ type, and the area prefix would cost about 3 KB of a card that must stay small.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import available_timezones
 
@@ -59,8 +59,16 @@ def zone_title(name: str) -> str:
 
 def timezone_choices(always: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(value, title) pairs: the offered zones plus any valid zone in `always`, UTC first, by title."""
+    extra = frozenset(z for z in always if z in valid_zones())
+    return list(_choices(extra))
+
+
+@lru_cache(maxsize=256)
+def _choices(extra: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    # Cached: every settings card renders this list (about 400 zones titled and sorted); the result is
+    # a tuple of tuples, so no caller can change what the next one gets.
     zones = set(offered_zones())
-    zones.update(z for z in always if z in valid_zones())
+    zones.update(extra)
     zones.discard("UTC")
     titled = [(z, zone_title(z)) for z in zones]
     counts: dict[str, int] = {}
@@ -68,4 +76,4 @@ def timezone_choices(always: Iterable[str] = ()) -> list[tuple[str, str]]:
         counts[title] = counts.get(title, 0) + 1
     # Two zones with the same city name (rare, mostly legacy links) keep their full names.
     named = [(z, title if counts[title] == 1 else z.replace("_", " ")) for z, title in titled]
-    return [("UTC", "UTC"), *sorted(named, key=lambda pair: pair[1].casefold())]
+    return (("UTC", "UTC"), *sorted(named, key=lambda pair: pair[1].casefold()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -10,10 +12,17 @@ from typing import Any
 from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.activity_handler import _InvokeResponseException
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
+from botbuilder.schema import (
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+    ConversationReference,
+)
 
 from bot.errors import ValidationFailed
 from bot.storage.base import ConversationStore
+from bot.teams import connector_speedups
 from bot.teams.router import Router, submitted_verb
 from bot.teams.turn import Turn
 
@@ -28,6 +37,49 @@ MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
 # Invokes left to botbuilder's dispatch, which calls the methods overridden here (the sign-in popup).
 _BOTBUILDER_INVOKES = frozenset({"signin/verifyState", "signin/tokenExchange"})
+# How long a message may skip rewriting a reference this process saved unchanged (see SavedReferences).
+REFERENCE_TTL_SECONDS = 60.0
+_MAX_REMEMBERED = 10_000
+
+
+class SavedReferences:
+    """The conversation references this process saved lately, so an unchanged one is not rewritten on
+    every message (a store write each turn, for the same value).
+
+    The comparison leaves out only the incoming activity's id, which differs every turn and which
+    proactive sends do not use (botbuilder gives a continuation activity an id of its own). Anything
+    else that changed (service URL, names, tenant, conversation) is written at once; only messages
+    skip, so an install or membership event always rewrites the reference, which clears `removed`
+    after the bot is added back; `updated_at` stays at most the TTL old."""
+
+    def __init__(
+        self,
+        ttl: float = REFERENCE_TTL_SECONDS,
+        max_entries: int = _MAX_REMEMBERED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._saved: dict[str, tuple[float, object]] = {}
+
+    def unchanged(self, key: str, fingerprint: object) -> bool:
+        entry = self._saved.get(key)
+        return entry is not None and self._clock() - entry[0] < self._ttl and entry[1] == fingerprint
+
+    def remember(self, key: str, fingerprint: object) -> None:
+        self._saved.pop(key, None)
+        if len(self._saved) >= self._max:
+            # Insertion order is save order: forget the oldest.
+            del self._saved[next(iter(self._saved))]
+        self._saved[key] = (self._clock(), fingerprint)
+
+
+def reference_fingerprint(turn: Turn) -> object:
+    """What the stored reference is made of, minus the activity id (msrest models compare by value)."""
+    ref: ConversationReference = copy.copy(TurnContext.get_conversation_reference(turn.activity))
+    ref.activity_id = None
+    return (turn.tenant_id, turn.conversation_type, ref)
 
 
 class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
@@ -38,22 +90,34 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         conversation_state: ConversationState,
         welcome: WelcomeSender,
         verify_state: VerifyStateHandler | None = None,
+        saved_references: SavedReferences | None = None,
     ) -> None:
         super().__init__()
+        # CloudAdapter builds two msrest clients a turn; this takes most of their CPU away.
+        connector_speedups.install()
         self._router = router
         self._conversations = conversations
         self._state = conversation_state
         self._welcome = welcome
         self._verify_state = verify_state
+        self._saved_references = saved_references or SavedReferences()
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         turn = Turn(turn_context)
         activity = turn_context.activity
         if activity.conversation is not None and activity.service_url:
-            # Every activity refreshes the reference (the service URL can move) for later notifications.
-            await self._conversations.save_reference(turn.reference())
+            # Activities refresh the reference (the service URL can move) for later notifications.
+            await self._save_reference(turn)
         await super().on_turn(turn_context)
         await self._state.save_changes(turn_context)
+
+    async def _save_reference(self, turn: Turn) -> None:
+        key = turn.conversation_key
+        fingerprint = reference_fingerprint(turn)
+        if turn.activity.type == ActivityTypes.message and self._saved_references.unchanged(key, fingerprint):
+            return
+        await self._conversations.save_reference(turn.reference())
+        self._saved_references.remember(key, fingerprint)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         await self._router.handle_message(Turn(turn_context))
