@@ -245,7 +245,9 @@ class SyncEngine:
         failed = await self._write(
             work, Entity.ACCOUNTS, map_accounts(accounts, cid), complete=full, verify=full
         )
-        work.modified_since = _high_water(connection.accounts_modified_since, accounts, failed)
+        work.modified_since = _high_water(
+            connection.accounts_modified_since, accounts, failed, ceiling=work.record.started_at
+        )
         await self._progress(work, RunStage.WROTE_ACCOUNTS)
         for entity, rows in (
             (Entity.TAX_RATES, map_tax_rates(tax_rates, cid)),
@@ -441,14 +443,19 @@ def _bind(
     return lambda: method(connection, reason, detail)
 
 
-def _high_water(previous: datetime | None, accounts: list[Account], failed: set[str]) -> datetime | None:
-    """The newest UpdatedDateUTC seen, held back before any account that failed (so it is read again)."""
-    stamps = [a.updated_date_utc for a in accounts if a.updated_date_utc is not None]
+def _high_water(
+    previous: datetime | None, accounts: list[Account], failed: set[str], *, ceiling: datetime
+) -> datetime | None:
+    """The newest UpdatedDateUTC seen, held back before any account that failed (so it is read again).
+
+    Never later than the run's start: a timestamp from Xero in the future (clock skew, bad data) would
+    otherwise hide every real change until the next full pass."""
+    stamps = [min(a.updated_date_utc, ceiling) for a in accounts if a.updated_date_utc is not None]
     if not stamps:
         return previous
     mark = max(stamps)
     if previous is not None:
-        mark = max(mark, previous)
+        mark = min(max(mark, previous), ceiling)
     failed_stamps = [a.updated_date_utc for a in accounts if a.account_id in failed]
     if failed_stamps:
         if any(s is None for s in failed_stamps):
