@@ -1,16 +1,26 @@
 """Our tables in Dynamics 365 (Dataverse), defined once.
 
-Used by the mapping (column names), the Dataverse client (entity sets, alternate keys, privileges) and
-the Dataverse sandbox (which serves exactly these tables). Publisher prefix `xdc`.
+This module is the single source of truth for our Dataverse solution: the mapping reads column names
+from it, the Dataverse client reads entity sets, alternate keys, navigation properties and the
+privileges the setup checks, and `bot.solution` generates the importable solution package
+(`solution.xml`, `customizations.xml`) from it. The Dataverse sandbox never imports it: it learns our
+tables by importing that package, as a real environment does.
 
-Every synced table has a lookup to its connector and an alternate key made of that lookup and Xero's
-own key, so every write is an idempotent upsert and one environment can hold several organisations.
+Names follow Dataverse's rules (DP = https://learn.microsoft.com/power-apps/developer/data-platform/):
+- a *schema name* keeps its casing (`xdc_ChartOfAccounts`, `xdc_ConnectorId`); the *logical name* is its
+  lower-case form and is what `$select`, `$filter` and row bodies use (DP:entity-metadata);
+- a lookup is written through its *single-valued navigation property*, whose name is the lookup
+  column's schema name, case-sensitive (`xdc_ConnectorId@odata.bind`), and read back as
+  `_xdc_connectorid_value` (DP:webapi/associate-disassociate-entities-using-web-api);
+- choice values of a custom option set start at the publisher's option-value prefix × 10,000
+  (DP:/maker/data-platform/create-solution#solution-publisher: prefix 10000 → 100,000,000);
+- privileges are named `prv{Verb}{EntitySchemaName}` (DP:security-privileges) and have a depth.
 """
 
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
 PREFIX = "xdc"
@@ -19,27 +29,127 @@ SOLUTION_FRIENDLY_NAME = "Xero Dynamics Connector"
 SECURITY_ROLE_NAME = "Xero Connector User"
 
 
+@dataclass(frozen=True)
+class Publisher:
+    unique_name: str
+    friendly_name: str
+    prefix: str  # customizationprefix: 2-8 lower-case letters, never "mscrm"
+    option_value_prefix: int  # 10000-99999: custom choice values start at prefix * 10,000
+    description: str = ""
+
+
+PUBLISHER = Publisher(
+    unique_name="xerodynamicsconnector",
+    friendly_name="Xero Dynamics Connector",
+    prefix=PREFIX,
+    option_value_prefix=10000,
+    description="Publisher of the Xero Dynamics Connector Teams bot.",
+)
+# The first version of our solution that shipped these tables: compatibility checks compare against it.
+FIRST_VERSION = "1.0.0.0"
+
+
 class ColumnType(StrEnum):
-    STRING = "string"  # Edm.String
-    MEMO = "memo"  # Edm.String, long
-    INT = "int"  # Edm.Int32
-    DECIMAL = "decimal"  # Edm.Decimal
-    BOOL = "bool"  # Edm.Boolean
+    STRING = "string"  # Edm.String, single line (nvarchar)
+    MEMO = "memo"  # Edm.String, multiple lines (ntext)
+    INT = "int"  # Edm.Int32 (whole number)
+    DECIMAL = "decimal"  # Edm.Decimal with a precision
+    BOOL = "bool"  # Edm.Boolean (two options)
     DATETIME = "datetime"  # Edm.DateTimeOffset (UTC)
-    CHOICE = "choice"  # Edm.Int32 option set
-    LOOKUP = "lookup"  # Edm.Guid, written as `name@odata.bind`, read as `_name_value`
+    CHOICE = "choice"  # Edm.Int32 option set (picklist)
+    LOOKUP = "lookup"  # Edm.Guid, written as `<SchemaName>@odata.bind`, read as `_name_value`
     GUID = "guid"  # Edm.Guid (primary key)
+
+
+class RequiredLevel(StrEnum):
+    """AttributeRequiredLevel as customizations.xml writes it (`<RequiredLevel>`)."""
+
+    NONE = "none"
+    RECOMMENDED = "recommended"
+    APPLICATION_REQUIRED = "required"  # "Business required" in the maker portal
+    SYSTEM_REQUIRED = "systemrequired"
+
+
+class Ownership(StrEnum):
+    USER = "UserOwned"
+    ORGANIZATION = "OrgOwned"
+
+
+class Depth(StrEnum):
+    """Privilege depth, as RetrieveUserPrivileges returns it and a role's RolePrivilege `level` writes it."""
+
+    BASIC = "Basic"  # the user's own rows ("User")
+    LOCAL = "Local"  # the user's business unit
+    DEEP = "Deep"  # the business unit and its children
+    GLOBAL = "Global"  # the whole organization
+
+    @property
+    def rank(self) -> int:
+        return list(Depth).index(self)
+
+
+@dataclass(frozen=True)
+class OptionSet:
+    """A global choice: one definition shared by every column that uses it."""
+
+    name: str  # logical name, `xdc_recordstate`
+    display_name: str
+    options: builtins.type[IntEnum]
+    labels: tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True)
 class Column:
-    name: str
+    name: str  # logical name (lower case)
     type: ColumnType
     label: str
     max_length: int | None = None
     required: bool = False
     choices: builtins.type[IntEnum] | None = None
     target: str | None = None  # lookup target logical name
+    schema_name: str = ""  # casing kept; defaults to `name`
+    precision: int | None = None  # decimals: places kept (Dataverse rounds to it on write)
+    min_value: float | None = None
+    max_value: float | None = None
+    description: str = ""
+    introduced: str = FIRST_VERSION
+    # A lookup's relationship: what deleting the referenced row does to this one (CascadeDelete).
+    cascade_delete: str = "Cascade"
+
+    @property
+    def schema(self) -> str:
+        return self.schema_name or self.name
+
+    @property
+    def required_level(self) -> RequiredLevel:
+        if self.type is ColumnType.GUID:
+            return RequiredLevel.SYSTEM_REQUIRED
+        return RequiredLevel.APPLICATION_REQUIRED if self.required else RequiredLevel.NONE
+
+    @property
+    def navigation_property(self) -> str:
+        """The single-valued navigation property that sets this lookup: its schema name, case kept."""
+        if self.type is not ColumnType.LOOKUP:
+            raise ValueError(f"{self.name} is not a lookup")
+        return self.schema
+
+    @property
+    def lookup_value(self) -> str:
+        """How a read (and an alternate key naming this lookup) spells it: `_xdc_connectorid_value`."""
+        return f"_{self.name}_value"
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A one-to-many relationship created with a lookup: `referenced` (one) to `referencing` (many).
+
+    Its schema name is also the collection-valued navigation property on the referenced table."""
+
+    schema_name: str
+    referenced: str  # the table the lookup points at (xdc_connector)
+    referencing: str  # the table that holds the lookup
+    lookup: str  # the lookup column's logical name
+    cascade_delete: str = "Cascade"  # deleting a connector deletes what was synced for it
 
 
 @dataclass(frozen=True)
@@ -56,6 +166,12 @@ class Table:
     xero_key: str = ""
     connector_lookup: str = ""
     state_column: str = ""
+    schema_name: str = ""
+    plural_name: str = ""
+    description: str = ""
+    ownership: Ownership = Ownership.USER
+    alternate_key_display: str = ""
+    introduced: str = FIRST_VERSION
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -64,12 +180,36 @@ class Table:
         raise KeyError(f"{self.logical_name} has no column {name}")
 
     @property
+    def schema(self) -> str:
+        return self.schema_name or self.logical_name
+
+    @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
     def lookup_bind(self, column: str) -> str:
-        """The navigation property used to set a lookup (`xdc_connectorid@odata.bind`)."""
-        return f"{column}@odata.bind"
+        """The annotation that sets a lookup: `<navigation property>@odata.bind`, where the navigation
+        property is the lookup's schema name, case-sensitive (`xdc_ConnectorId@odata.bind`)."""
+        return f"{self.column(column).navigation_property}@odata.bind"
+
+    @property
+    def relationships(self) -> tuple[Relationship, ...]:
+        """The one-to-many relationships this table's lookups create."""
+        return tuple(
+            Relationship(
+                schema_name=f"{_table_schema(c.target or '')}_{self.schema}",
+                referenced=c.target or "",
+                referencing=self.logical_name,
+                lookup=c.name,
+                cascade_delete=c.cascade_delete,
+            )
+            for c in self.columns
+            if c.type is ColumnType.LOOKUP
+        )
+
+
+def _table_schema(logical_name: str) -> str:
+    return TABLES_BY_NAME[logical_name].schema if logical_name in TABLES_BY_NAME else logical_name
 
 
 class ConnectorStatus(IntEnum):
@@ -93,91 +233,183 @@ class RecordState(IntEnum):
     INACTIVE = 100000001
 
 
-def _s(name: str, label: str, max_length: int, required: bool = False) -> Column:
-    return Column(name, ColumnType.STRING, label, max_length=max_length, required=required)
+OPTION_SETS: tuple[OptionSet, ...] = (
+    OptionSet(
+        "xdc_connectorstatus",
+        "Connector Status",
+        ConnectorStatus,
+        (
+            (ConnectorStatus.ACTIVE, "Active"),
+            (ConnectorStatus.PAUSED, "Paused"),
+            (ConnectorStatus.NEEDS_RECONNECTION, "Needs reconnection"),
+            (ConnectorStatus.DISCONNECTED, "Disconnected"),
+        ),
+    ),
+    OptionSet(
+        "xdc_runoutcome",
+        "Run Outcome",
+        RunOutcomeChoice,
+        (
+            (RunOutcomeChoice.NONE, "Not run yet"),
+            (RunOutcomeChoice.SUCCEEDED, "Succeeded"),
+            (RunOutcomeChoice.PARTIAL, "Partly succeeded"),
+            (RunOutcomeChoice.FAILED, "Failed"),
+        ),
+    ),
+    OptionSet(
+        "xdc_recordstate",
+        "Present in Xero",
+        RecordState,
+        ((RecordState.ACTIVE, "Present in Xero"), (RecordState.INACTIVE, "Removed from Xero")),
+    ),
+)
+OPTION_SETS_BY_ENUM = {o.options: o for o in OPTION_SETS}
+
+
+def _s(name: str, schema: str, label: str, max_length: int, required: bool = False) -> Column:
+    return Column(name, ColumnType.STRING, label, max_length=max_length, required=required, schema_name=schema)
+
+
+def _b(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.BOOL, label, schema_name=schema)
+
+
+def _dt(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.DATETIME, label, schema_name=schema)
+
+
+def _choice(name: str, schema: str, label: str, choices: builtins.type[IntEnum]) -> Column:
+    return Column(name, ColumnType.CHOICE, label, choices=choices, schema_name=schema)
+
+
+def _rate(name: str, schema: str, label: str) -> Column:
+    # Xero gives tax rates with 4 decimal places (e.g. 12.5000, 8.8750); Dataverse's default is 2.
+    return Column(
+        name, ColumnType.DECIMAL, label, schema_name=schema, precision=4, min_value=-1000.0, max_value=1000.0
+    )
+
+
+def _pk(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.GUID, label, schema_name=schema)
 
 
 def _lookup_connector() -> Column:
-    return Column("xdc_connectorid", ColumnType.LOOKUP, "Connector", required=True, target="xdc_connector")
+    return Column(
+        "xdc_connectorid",
+        ColumnType.LOOKUP,
+        "Connector",
+        required=True,
+        target="xdc_connector",
+        schema_name="xdc_ConnectorId",
+        description="The Xero connection this row belongs to.",
+    )
+
+
+def _state() -> Column:
+    return _choice("xdc_recordstate", "xdc_RecordState", "Present in Xero", RecordState)
+
+
+# Tracking categories came with solution 1.1.0.0 (the project's 1.1.0): older installs upgrade to them.
+TRACKING_VERSION = "1.1.0.0"
+
+
+def _since(version: str, *columns: Column) -> tuple[Column, ...]:
+    return tuple(replace(c, introduced=version) for c in columns)
 
 
 CONNECTOR = Table(
     logical_name="xdc_connector",
+    schema_name="xdc_Connector",
     entity_set="xdc_connectors",
     display_name="Xero Connector",
+    plural_name="Xero Connectors",
+    description="One Xero organisation connected to this environment by the Teams bot.",
     primary_key="xdc_connectorid",
     primary_name="xdc_name",
     columns=(
-        Column("xdc_connectorid", ColumnType.GUID, "Connector"),
-        _s("xdc_name", "Connection name", 100, required=True),
-        _s("xdc_connectionid", "Connection id", 64, required=True),
-        _s("xdc_xeroorganisationname", "Xero organisation", 255),
-        _s("xdc_xerotenantid", "Xero tenant id", 64, required=True),
-        _s("xdc_plan", "Subscription plan", 50),
-        _s("xdc_timezone", "Timezone", 64),
-        Column("xdc_status", ColumnType.CHOICE, "Status", choices=ConnectorStatus),
-        Column("xdc_lastrunutc", ColumnType.DATETIME, "Last run (UTC)"),
-        Column("xdc_nextrunutc", ColumnType.DATETIME, "Next run (UTC)"),
-        Column("xdc_lastoutcome", ColumnType.CHOICE, "Last outcome", choices=RunOutcomeChoice),
-        _s("xdc_lastoutcomedetail", "Last outcome detail", 2000),
+        _pk("xdc_connectorid", "xdc_ConnectorId", "Connector"),
+        _s("xdc_name", "xdc_Name", "Connection name", 100, required=True),
+        _s("xdc_connectionid", "xdc_ConnectionId", "Connection id", 64, required=True),
+        _s("xdc_xeroorganisationname", "xdc_XeroOrganisationName", "Xero organisation", 255),
+        _s("xdc_xerotenantid", "xdc_XeroTenantId", "Xero tenant id", 64, required=True),
+        _s("xdc_plan", "xdc_Plan", "Subscription plan", 50),
+        _s("xdc_timezone", "xdc_Timezone", "Timezone", 64),
+        _choice("xdc_status", "xdc_Status", "Status", ConnectorStatus),
+        _dt("xdc_lastrunutc", "xdc_LastRunUtc", "Last run (UTC)"),
+        _dt("xdc_nextrunutc", "xdc_NextRunUtc", "Next run (UTC)"),
+        _choice("xdc_lastoutcome", "xdc_LastOutcome", "Last outcome", RunOutcomeChoice),
+        _s("xdc_lastoutcomedetail", "xdc_LastOutcomeDetail", "Last outcome detail", 2000),
     ),
     alternate_key=("xdc_connectionid",),
     alternate_key_name="xdc_connector_connectionid",
+    alternate_key_display="Connection id",
 )
 
 CONNECTOR_SETTINGS = Table(
     logical_name="xdc_connectorsettings",
+    schema_name="xdc_ConnectorSettings",
     entity_set="xdc_connectorsettingses",
     display_name="Xero Connector Settings",
+    plural_name="Xero Connector Settings",
+    description="What a connector syncs, its plan, timezone and notifications.",
     primary_key="xdc_connectorsettingsid",
     primary_name="xdc_name",
     columns=(
-        Column("xdc_connectorsettingsid", ColumnType.GUID, "Connector settings"),
-        _s("xdc_name", "Name", 100, required=True),
+        _pk("xdc_connectorsettingsid", "xdc_ConnectorSettingsId", "Connector settings"),
+        _s("xdc_name", "xdc_Name", "Name", 100, required=True),
         _lookup_connector(),
-        _s("xdc_plan", "Subscription plan", 50),
-        _s("xdc_timezone", "Timezone", 64),
-        _s("xdc_notifymode", "Notify about", 32),
-        Column("xdc_isdefault", ColumnType.BOOL, "Is this the default connection"),
-        Column("xdc_syncaccounts", ColumnType.BOOL, "Sync chart of accounts"),
-        Column("xdc_synctaxrates", ColumnType.BOOL, "Sync tax types"),
-        Column("xdc_syncbrandingthemes", ColumnType.BOOL, "Sync branding themes"),
+        _s("xdc_plan", "xdc_Plan", "Subscription plan", 50),
+        _s("xdc_timezone", "xdc_Timezone", "Timezone", 64),
+        _s("xdc_notifymode", "xdc_NotifyMode", "Notify about", 32),
+        _b("xdc_isdefault", "xdc_IsDefault", "Is this the default connection"),
+        _b("xdc_syncaccounts", "xdc_SyncAccounts", "Sync chart of accounts"),
+        _b("xdc_synctaxrates", "xdc_SyncTaxRates", "Sync tax types"),
+        _b("xdc_syncbrandingthemes", "xdc_SyncBrandingThemes", "Sync branding themes"),
+        *_since(
+            TRACKING_VERSION,
+            _b("xdc_synctrackingcategories", "xdc_SyncTrackingCategories", "Sync tracking categories"),
+        ),
     ),
     alternate_key=("xdc_connectorid",),
     alternate_key_name="xdc_connectorsettings_connector",
+    alternate_key_display="Connector",
     connector_lookup="xdc_connectorid",
 )
 
 CHART_OF_ACCOUNTS = Table(
     logical_name="xdc_chartofaccounts",
+    schema_name="xdc_ChartOfAccounts",
     entity_set="xdc_chartofaccountses",
     display_name="Chart of Accounts",
+    plural_name="Charts of Accounts",
+    description="Xero accounts, copied by the connector.",
     primary_key="xdc_chartofaccountsid",
     primary_name="xdc_name",
     columns=(
-        Column("xdc_chartofaccountsid", ColumnType.GUID, "Account"),
+        _pk("xdc_chartofaccountsid", "xdc_ChartOfAccountsId", "Account"),
         _lookup_connector(),
-        _s("xdc_xeroaccountid", "Xero AccountID", 64, required=True),
-        _s("xdc_code", "Code", 10),
-        _s("xdc_name", "Name", 150, required=True),
-        _s("xdc_type", "Type", 32),
-        _s("xdc_class", "Class", 32),
-        _s("xdc_status", "Xero status", 32),
-        _s("xdc_taxtype", "Tax type", 64),
-        Column("xdc_description", ColumnType.MEMO, "Description", max_length=4000),
-        _s("xdc_reportingcode", "Reporting code", 64),
-        _s("xdc_reportingcodename", "Reporting code name", 255),
-        _s("xdc_systemaccount", "System account", 64),
-        _s("xdc_bankaccountnumber", "Bank account number", 64),
-        _s("xdc_bankaccounttype", "Bank account type", 32),
-        _s("xdc_currencycode", "Currency", 8),
-        Column("xdc_enablepaymentstoaccount", ColumnType.BOOL, "Enable payments to account"),
-        Column("xdc_showinexpenseclaims", ColumnType.BOOL, "Show in expense claims"),
-        Column("xdc_xeroupdatedutc", ColumnType.DATETIME, "Updated in Xero (UTC)"),
-        Column("xdc_recordstate", ColumnType.CHOICE, "Present in Xero", choices=RecordState),
+        _s("xdc_xeroaccountid", "xdc_XeroAccountId", "Xero AccountID", 64, required=True),
+        _s("xdc_code", "xdc_Code", "Code", 10),
+        _s("xdc_name", "xdc_Name", "Name", 150, required=True),
+        _s("xdc_type", "xdc_Type", "Type", 32),
+        _s("xdc_class", "xdc_Class", "Class", 32),
+        _s("xdc_status", "xdc_Status", "Xero status", 32),
+        _s("xdc_taxtype", "xdc_TaxType", "Tax type", 64),
+        Column("xdc_description", ColumnType.MEMO, "Description", max_length=4000, schema_name="xdc_Description"),
+        _s("xdc_reportingcode", "xdc_ReportingCode", "Reporting code", 64),
+        _s("xdc_reportingcodename", "xdc_ReportingCodeName", "Reporting code name", 255),
+        _s("xdc_systemaccount", "xdc_SystemAccount", "System account", 64),
+        _s("xdc_bankaccountnumber", "xdc_BankAccountNumber", "Bank account number", 64),
+        _s("xdc_bankaccounttype", "xdc_BankAccountType", "Bank account type", 32),
+        _s("xdc_currencycode", "xdc_CurrencyCode", "Currency", 8),
+        _b("xdc_enablepaymentstoaccount", "xdc_EnablePaymentsToAccount", "Enable payments to account"),
+        _b("xdc_showinexpenseclaims", "xdc_ShowInExpenseClaims", "Show in expense claims"),
+        _dt("xdc_xeroupdatedutc", "xdc_XeroUpdatedUtc", "Updated in Xero (UTC)"),
+        _state(),
     ),
     alternate_key=("xdc_connectorid", "xdc_xeroaccountid"),
     alternate_key_name="xdc_chartofaccounts_connector_accountid",
+    alternate_key_display="Connector and Xero AccountID",
     xero_key="AccountID",
     connector_lookup="xdc_connectorid",
     state_column="xdc_recordstate",
@@ -185,29 +417,33 @@ CHART_OF_ACCOUNTS = Table(
 
 TAX_TYPE = Table(
     logical_name="xdc_taxtype",
+    schema_name="xdc_TaxType",
     entity_set="xdc_taxtypes",
     display_name="Tax Type",
+    plural_name="Tax Types",
+    description="Xero tax rates, copied by the connector.",
     primary_key="xdc_taxtypeid",
     primary_name="xdc_name",
     columns=(
-        Column("xdc_taxtypeid", ColumnType.GUID, "Tax type"),
+        _pk("xdc_taxtypeid", "xdc_TaxTypeId", "Tax type"),
         _lookup_connector(),
-        _s("xdc_xerotaxtype", "Xero TaxType", 64, required=True),
-        _s("xdc_name", "Name", 150, required=True),
-        _s("xdc_status", "Xero status", 32),
-        _s("xdc_reporttaxtype", "Report tax type", 64),
-        Column("xdc_effectiverate", ColumnType.DECIMAL, "Effective rate (%)"),
-        Column("xdc_displayrate", ColumnType.DECIMAL, "Display rate (%)"),
-        Column("xdc_components", ColumnType.MEMO, "Components", max_length=4000),
-        Column("xdc_canapplytoassets", ColumnType.BOOL, "Applies to assets"),
-        Column("xdc_canapplytoequity", ColumnType.BOOL, "Applies to equity"),
-        Column("xdc_canapplytoexpenses", ColumnType.BOOL, "Applies to expenses"),
-        Column("xdc_canapplytoliabilities", ColumnType.BOOL, "Applies to liabilities"),
-        Column("xdc_canapplytorevenue", ColumnType.BOOL, "Applies to revenue"),
-        Column("xdc_recordstate", ColumnType.CHOICE, "Present in Xero", choices=RecordState),
+        _s("xdc_xerotaxtype", "xdc_XeroTaxType", "Xero TaxType", 64, required=True),
+        _s("xdc_name", "xdc_Name", "Name", 150, required=True),
+        _s("xdc_status", "xdc_Status", "Xero status", 32),
+        _s("xdc_reporttaxtype", "xdc_ReportTaxType", "Report tax type", 64),
+        _rate("xdc_effectiverate", "xdc_EffectiveRate", "Effective rate (%)"),
+        _rate("xdc_displayrate", "xdc_DisplayRate", "Display rate (%)"),
+        Column("xdc_components", ColumnType.MEMO, "Components", max_length=4000, schema_name="xdc_Components"),
+        _b("xdc_canapplytoassets", "xdc_CanApplyToAssets", "Applies to assets"),
+        _b("xdc_canapplytoequity", "xdc_CanApplyToEquity", "Applies to equity"),
+        _b("xdc_canapplytoexpenses", "xdc_CanApplyToExpenses", "Applies to expenses"),
+        _b("xdc_canapplytoliabilities", "xdc_CanApplyToLiabilities", "Applies to liabilities"),
+        _b("xdc_canapplytorevenue", "xdc_CanApplyToRevenue", "Applies to revenue"),
+        _state(),
     ),
     alternate_key=("xdc_connectorid", "xdc_xerotaxtype"),
     alternate_key_name="xdc_taxtype_connector_taxtype",
+    alternate_key_display="Connector and Xero TaxType",
     xero_key="TaxType",
     connector_lookup="xdc_connectorid",
     state_column="xdc_recordstate",
@@ -215,32 +451,117 @@ TAX_TYPE = Table(
 
 BRANDING_THEME = Table(
     logical_name="xdc_brandingtheme",
+    schema_name="xdc_BrandingTheme",
     entity_set="xdc_brandingthemes",
     display_name="Branding Theme",
+    plural_name="Branding Themes",
+    description="Xero invoice branding themes, copied by the connector.",
     primary_key="xdc_brandingthemeid",
     primary_name="xdc_name",
     columns=(
-        Column("xdc_brandingthemeid", ColumnType.GUID, "Branding theme"),
+        _pk("xdc_brandingthemeid", "xdc_BrandingThemeId", "Branding theme"),
         _lookup_connector(),
-        _s("xdc_xerobrandingthemeid", "Xero BrandingThemeID", 64, required=True),
-        _s("xdc_name", "Name", 150, required=True),
-        Column("xdc_sortorder", ColumnType.INT, "Sort order"),
-        _s("xdc_type", "Type", 32),
-        _s("xdc_logourl", "Logo URL", 500),
-        Column("xdc_xerocreatedutc", ColumnType.DATETIME, "Created in Xero (UTC)"),
-        Column("xdc_recordstate", ColumnType.CHOICE, "Present in Xero", choices=RecordState),
+        _s("xdc_xerobrandingthemeid", "xdc_XeroBrandingThemeId", "Xero BrandingThemeID", 64, required=True),
+        _s("xdc_name", "xdc_Name", "Name", 150, required=True),
+        Column("xdc_sortorder", ColumnType.INT, "Sort order", schema_name="xdc_SortOrder", min_value=-2147483648, max_value=2147483647),
+        _s("xdc_type", "xdc_Type", "Type", 32),
+        _s("xdc_logourl", "xdc_LogoUrl", "Logo URL", 500),
+        _dt("xdc_xerocreatedutc", "xdc_XeroCreatedUtc", "Created in Xero (UTC)"),
+        _state(),
     ),
     alternate_key=("xdc_connectorid", "xdc_xerobrandingthemeid"),
     alternate_key_name="xdc_brandingtheme_connector_themeid",
+    alternate_key_display="Connector and Xero BrandingThemeID",
     xero_key="BrandingThemeID",
     connector_lookup="xdc_connectorid",
     state_column="xdc_recordstate",
 )
 
-ALL_TABLES: tuple[Table, ...] = (CONNECTOR, CONNECTOR_SETTINGS, CHART_OF_ACCOUNTS, TAX_TYPE, BRANDING_THEME)
-SYNCED_TABLES: tuple[Table, ...] = (CHART_OF_ACCOUNTS, TAX_TYPE, BRANDING_THEME)
+TRACKING_CATEGORY = Table(
+    logical_name="xdc_trackingcategory",
+    schema_name="xdc_TrackingCategory",
+    entity_set="xdc_trackingcategories",
+    display_name="Tracking Category",
+    plural_name="Tracking Categories",
+    description="Xero tracking categories (such as Region or Department), copied by the connector.",
+    primary_key="xdc_trackingcategoryid",
+    primary_name="xdc_name",
+    columns=_since(
+        TRACKING_VERSION,
+        _pk("xdc_trackingcategoryid", "xdc_TrackingCategoryId", "Tracking category"),
+        _lookup_connector(),
+        _s("xdc_xerotrackingcategoryid", "xdc_XeroTrackingCategoryId", "Xero TrackingCategoryID", 64, True),
+        _s("xdc_name", "xdc_Name", "Name", 100, required=True),
+        _s("xdc_status", "xdc_Status", "Xero status", 32),
+        _state(),
+    ),
+    alternate_key=("xdc_connectorid", "xdc_xerotrackingcategoryid"),
+    alternate_key_name="xdc_trackingcategory_connector_categoryid",
+    alternate_key_display="Connector and Xero TrackingCategoryID",
+    xero_key="TrackingCategoryID",
+    connector_lookup="xdc_connectorid",
+    state_column="xdc_recordstate",
+    introduced=TRACKING_VERSION,
+)
+
+TRACKING_OPTION = Table(
+    logical_name="xdc_trackingoption",
+    schema_name="xdc_TrackingOption",
+    entity_set="xdc_trackingoptions",
+    display_name="Tracking Option",
+    plural_name="Tracking Options",
+    description="The options of Xero tracking categories (such as North or Sales), copied by the connector.",
+    primary_key="xdc_trackingoptionid",
+    primary_name="xdc_name",
+    columns=_since(
+        TRACKING_VERSION,
+        _pk("xdc_trackingoptionid", "xdc_TrackingOptionId", "Tracking option"),
+        _lookup_connector(),
+        _s("xdc_xerotrackingoptionid", "xdc_XeroTrackingOptionId", "Xero TrackingOptionID", 64, True),
+        _s("xdc_name", "xdc_Name", "Name", 100, required=True),
+        _s("xdc_status", "xdc_Status", "Xero status", 32),
+        Column(
+            "xdc_trackingcategoryid",
+            ColumnType.LOOKUP,
+            "Tracking category",
+            target="xdc_trackingcategory",
+            schema_name="xdc_TrackingCategoryId",
+            description="The tracking category this option belongs to.",
+            # The connector lookup already deletes options with their connector; a second cascading path
+            # to the same rows is not needed, and categories are never deleted by us (only deactivated).
+            cascade_delete="RemoveLink",
+        ),
+        _state(),
+    ),
+    alternate_key=("xdc_connectorid", "xdc_xerotrackingoptionid"),
+    alternate_key_name="xdc_trackingoption_connector_optionid",
+    alternate_key_display="Connector and Xero TrackingOptionID",
+    xero_key="TrackingOptionID",
+    connector_lookup="xdc_connectorid",
+    state_column="xdc_recordstate",
+    introduced=TRACKING_VERSION,
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    CONNECTOR,
+    CONNECTOR_SETTINGS,
+    CHART_OF_ACCOUNTS,
+    TAX_TYPE,
+    BRANDING_THEME,
+    TRACKING_CATEGORY,
+    TRACKING_OPTION,
+)
+# Categories before options: an option's row binds its category's row, which must exist first.
+SYNCED_TABLES: tuple[Table, ...] = (
+    CHART_OF_ACCOUNTS,
+    TAX_TYPE,
+    BRANDING_THEME,
+    TRACKING_CATEGORY,
+    TRACKING_OPTION,
+)
 TABLES_BY_SET = {t.entity_set: t for t in ALL_TABLES}
 TABLES_BY_NAME = {t.logical_name: t for t in ALL_TABLES}
+RELATIONSHIPS: tuple[Relationship, ...] = tuple(r for t in ALL_TABLES for r in t.relationships)
 
 
 class Privilege(StrEnum):
@@ -250,30 +571,82 @@ class Privilege(StrEnum):
     DELETE = "Delete"
     APPEND = "Append"
     APPEND_TO = "AppendTo"
+    ASSIGN = "Assign"
+    SHARE = "Share"
+
+    @property
+    def words(self) -> str:
+        """As the security role editor shows it to a Dynamics admin."""
+        return {"AppendTo": "Append To"}.get(self.value, self.value)
 
 
-# What a connector user needs on each of our tables (the security role ships exactly these).
-REQUIRED_PRIVILEGES: tuple[Privilege, ...] = (
-    Privilege.CREATE,
-    Privilege.READ,
-    Privilege.WRITE,
-    Privilege.APPEND,
-    Privilege.APPEND_TO,
+# What a connector user needs on each of our tables, and at which depth. A connection is operated by
+# everyone in its chat (reconnected by a colleague, its runs write rows that an earlier sign-in created),
+# so reading, writing and attaching rows must reach every row in the organization (Global). Creating only
+# ever creates the user's own rows, so the user level is enough for that. We never delete: rows that
+# leave Xero are deactivated (xdc_recordstate), and a connector's rows go with it by cascade.
+REQUIRED_DEPTH: tuple[tuple[Privilege, Depth], ...] = (
+    (Privilege.CREATE, Depth.BASIC),
+    (Privilege.READ, Depth.GLOBAL),
+    (Privilege.WRITE, Depth.GLOBAL),
+    (Privilege.APPEND, Depth.GLOBAL),
+    (Privilege.APPEND_TO, Depth.GLOBAL),
 )
+REQUIRED_PRIVILEGES: tuple[Privilege, ...] = tuple(p for p, _ in REQUIRED_DEPTH)
 
 
 def privilege_name(privilege: Privilege, table: Table) -> str:
-    """Dataverse names privileges `prv{Op}{SchemaName}`; our schema names equal the logical names."""
-    return f"prv{privilege.value}{table.logical_name}"
+    """`prv{Verb}{EntitySchemaName}`, e.g. `prvAppendToxdc_Connector`."""
+    return f"prv{privilege.value}{table.schema}"
+
+
+@dataclass(frozen=True)
+class RolePrivilege:
+    name: str
+    depth: Depth
+    privilege: Privilege
+    table: str  # logical name
 
 
 @dataclass(frozen=True)
 class SecurityRole:
     name: str
+    role_privileges: tuple[RolePrivilege, ...] = ()
+    description: str = ""
     privileges: tuple[str, ...] = field(default_factory=tuple)
 
 
-CONNECTOR_USER_ROLE = SecurityRole(
-    name=SECURITY_ROLE_NAME,
-    privileges=tuple(privilege_name(p, t) for t in ALL_TABLES for p in REQUIRED_PRIVILEGES),
+def _connector_user_role() -> SecurityRole:
+    # The role grants Global depth for each privilege (more than Create needs): a role's grant is the
+    # ceiling, and a user who only has it should never hit a depth error on our tables.
+    granted = tuple(
+        RolePrivilege(privilege_name(p, t), Depth.GLOBAL, p, t.logical_name) for t in ALL_TABLES for p, _ in REQUIRED_DEPTH
+    )
+    return SecurityRole(
+        name=SECURITY_ROLE_NAME,
+        role_privileges=granted,
+        description="Can set up and run the Xero connector from Microsoft Teams.",
+        privileges=tuple(rp.name for rp in granted),
+    )
+
+
+CONNECTOR_USER_ROLE = _connector_user_role()
+# What the setup check requires: (privilege name, minimum depth, privilege, table), role order.
+REQUIRED_ROLE_PRIVILEGES: tuple[tuple[str, Depth, Privilege, Table], ...] = tuple(
+    (privilege_name(p, t), d, p, t) for t in ALL_TABLES for p, d in REQUIRED_DEPTH
+)
+
+# Importing a solution (ImportSolution / ImportSolutionAsync): "ImportSolution message privileges"
+# (https://learn.microsoft.com/previous-versions/dynamicscrm-2016/developers-guide/gg327891(v=crm.8)) lists
+# what the message needs, "depending on the entity types in the request". These are the ones every import
+# of ours touches (tables, columns, relationships, choices, a role); System Administrator and System
+# Customizer hold them all. The check only decides whether to offer "Install it for me": the import
+# itself still reports Dataverse's own reason if something else is missing.
+IMPORT_PRIVILEGES: tuple[str, ...] = (
+    "prvCreateCustomization",
+    "prvReadCustomization",
+    "prvWriteCustomization",
+    "prvReadSolution",
+    "prvWriteSolution",
+    "prvReadRole",
 )
