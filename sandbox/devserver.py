@@ -62,6 +62,7 @@ async def main() -> None:
     from bot.config import load_settings
     from bot.errors import ConfigError
     from bot.logs import configure_logging
+    from bot.solution import build_zip
     from sandbox.runner import Sandboxes
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
@@ -72,6 +73,10 @@ async def main() -> None:
         xero_port=int(os.environ.get("SANDBOX_XERO_PORT", "3979")),
         entra_port=int(os.environ.get("SANDBOX_ENTRA_PORT", "3980")),
         dataverse_port=int(os.environ.get("SANDBOX_DATAVERSE_PORT", "3981")),
+        # Entra's sign-in pages over plain http too, so the browser shows no certificate warning.
+        entra_pages_port=int(os.environ.get("SANDBOX_ENTRA_PAGES_PORT", "3982")),
+        # The seeded "installed" environments import the solution we ship, as a customer's admin would.
+        solution_zip=build_zip(managed=True),
     )
     await sandboxes.start()
     sandboxes.register_bot(public)
@@ -85,9 +90,11 @@ async def main() -> None:
     app = await create_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
-    log.info("Bot listening on http://localhost:%s/api/messages (sandbox: Xero %s, Entra %s, Dataverse %s)",
-             settings.port, sandboxes.xero_url, sandboxes.entra_url, sandboxes.dataverse_url)
+    # Anonymous (no app id): loopback only, whatever HOST says.
+    await web.TCPSite(runner, settings.bind_host, settings.port).start()
+    log.info("Bot listening on http://localhost:%s/api/messages (sandbox: Xero %s, Entra %s with its sign-in "
+             "pages on %s, Dataverse %s)", settings.port, sandboxes.xero_url, sandboxes.entra_url,
+             sandboxes.entra_pages_url, sandboxes.dataverse_url)
     playground = await _start_playground(settings.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,24 +34,36 @@ class Sandboxes:
         xero_port: int = 0,
         entra_port: int = 0,
         dataverse_port: int = 0,
+        entra_pages_port: int | None = None,
         clock: Clock | None = None,
+        solution_zip: bytes | None = None,
     ) -> None:
+        """`solution_zip`: the solution package the seeded "installed" Dataverse environments import at
+        start (the sandbox never builds it: it cannot import `bot`; the caller passes
+        `bot.solution.build_zip(managed=True)`). Without it they start without our tables."""
         self.data_dir = data_dir
         self.host = host
         self.clock = clock or Clock()
         self.xero = XeroSandbox(self.clock)
         self.entra = EntraSandbox(self.clock)
-        self.dataverse = DataverseSandbox(self.entra, self.clock)
+        self.dataverse = DataverseSandbox(self.entra, self.clock, solution_zip=solution_zip)
         self._ports = {"xero": xero_port, "entra": entra_port, "dataverse": dataverse_port}
         self._runners: list[web.AppRunner] = []
         self.ca: LocalCA | None = None
         self.xero_url = self.entra_url = self.dataverse_url = ""
+        # Entra's sign-in pages also over plain http (None: only on the TLS origin), so that a person's
+        # browser opens them without a certificate warning during `make run` (sandbox/entra/README.md).
+        self._entra_pages_port = entra_pages_port
+        self.entra_pages_url = ""
 
     async def start(self) -> Sandboxes:
         self.ca = LocalCA.create(self.data_dir / "sandbox-ca")
         self.xero_url = await self._serve(self.xero.app, self._ports["xero"], tls=False)
         self.entra_url = await self._serve(self.entra.app, self._ports["entra"], tls=True)
         self.entra.set_base_url(self.entra_url)
+        if self._entra_pages_port is not None:
+            self.entra_pages_url = await self._serve(self.entra.pages_app, self._entra_pages_port, tls=False)
+            self.entra.set_pages_url(self.entra_pages_url)
         self.dataverse_url = await self._serve(self.dataverse.app, self._ports["dataverse"], tls=False)
         self.dataverse.set_base_url(self.dataverse_url)
         return self

@@ -3,16 +3,23 @@
 `POST {set}/Microsoft.Dynamics.CRM.<Action>` with `{"Targets": [...]}`; every target needs `@odata.type`
 naming the table. On standard tables the whole call is one transaction: any failure rolls back every
 target and the response is that failure. CreateMultiple answers 200 with `Ids`; the others 204.
-UpsertMultiple finds each row by `@odata.id` (`set(key=...)`), by the primary key or by the alternate key
-columns in the target itself.
+
+UpsertMultiple (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/upsertmultiple)
+names each record by `@odata.id`, a relative URL with the alternate key (`set(key='v')`; a lookup in a key
+is named `_x_value`, https://learn.microsoft.com/power-apps/developer/data-platform/use-alternate-key-reference-record),
+or by the primary key in the target. Each target is an Upsert
+(https://learn.microsoft.com/power-apps/developer/data-platform/use-upsert-insert-update-record): a new
+record takes its key values from `@odata.id` unless the body sets them (the body wins); an existing record
+ignores key values in the body. A target with neither `@odata.id` nor the primary key is refused: the docs
+only show targets with `@odata.id`, so that is our reading (not confirmed against the service).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.sync.tables import ColumnType
 from sandbox.dataverse import errors
+from sandbox.dataverse.model import ColumnType
 from sandbox.dataverse.operations import (
     Caller,
     Locator,
@@ -64,7 +71,7 @@ def run(caller: Caller, store: TableStore, action: str, raw: bytes) -> ApiRespon
                     raise not_found(store, locator)
                 row = update(caller, store, existing, body)
             else:
-                row, _ = upsert(caller, store, _locator(store, body, target), body)
+                row, _ = upsert(caller, store, _upsert_locator(store, body), body)
             ids.append(str(row[spec.primary_key]))
     if action == "CreateMultiple":
         payload: dict[str, Any] = {
@@ -73,6 +80,23 @@ def run(caller: Caller, store: TableStore, action: str, raw: bytes) -> ApiRespon
         }
         return ApiResponse.json(200, payload, writes=len(ids))
     return ApiResponse.empty(204, writes=len(ids))
+
+
+def _upsert_locator(store: TableStore, body: EntityBody) -> Locator:
+    spec = store.spec
+    if body.odata_id:
+        entity_set, key = split_reference(body.odata_id)
+        if entity_set != spec.entity_set:
+            raise errors.payload_error(spec.entity_set, f"The '@odata.id' '{body.odata_id}' names another entity set.")
+        return locate(store, key)
+    if body.values.get(spec.primary_key):
+        return str(body.values[spec.primary_key])
+    raise errors.payload_error(
+        spec.entity_set,
+        "Each item of 'Targets' must identify its record: '@odata.id' with the alternate key "
+        f"({spec.entity_set}({','.join(f'{name}=...' for name in spec.alternate_key)})) or the primary key "
+        f"'{spec.primary_key}'.",
+    )
 
 
 def _locator(store: TableStore, body: EntityBody, target: dict[str, Any]) -> Locator:
@@ -85,6 +109,8 @@ def _locator(store: TableStore, body: EntityBody, target: dict[str, Any]) -> Loc
     if body.values.get(spec.primary_key):
         return str(body.values[spec.primary_key])
     if spec.alternate_key and all(body.values.get(name) is not None for name in spec.alternate_key):
+        if not store.key_active():
+            raise errors.bad_query(f"The alternate key of entity '{spec.logical_name}' is not active yet.")
         return {name: body.values[name] for name in spec.alternate_key}
     missing = [name for name in spec.alternate_key if body.values.get(name) is None]
     lookups = [name for name in missing if spec.by_name[name].type == ColumnType.LOOKUP]

@@ -6,7 +6,8 @@
     POST /_sandbox/dataverse/drop-next      {"n", "after_processing"?, "path_prefix"?}
     POST /_sandbox/dataverse/latency        {"seconds"}
     POST /_sandbox/dataverse/limits         {"max_requests"?, "window_seconds"?, "max_execution_ms"?, ...}
-    POST /_sandbox/dataverse/install-solution | uninstall-solution   {"env"}
+    POST /_sandbox/dataverse/install-solution | uninstall-solution   {"env"}  (the zip the sandbox was given)
+    POST /_sandbox/dataverse/import-timing  {"import_seconds"?, "key_seconds"?}
     POST /_sandbox/dataverse/grant-role | revoke-role                {"env", "upn", "role"?}
     POST /_sandbox/dataverse/state          {"env", "state"}
     POST /_sandbox/dataverse/reset
@@ -75,6 +76,11 @@ def add_routes(app: web.Application, sandbox: DataverseSandbox) -> None:
     router.add_post(f"{PREFIX}/limits", action(lambda b: sandbox.set_limits(**b)))
     router.add_post(f"{PREFIX}/install-solution", action(lambda b: sandbox.install_solution(str(b["env"]))))
     router.add_post(f"{PREFIX}/uninstall-solution", action(lambda b: sandbox.uninstall_solution(str(b["env"]))))
+    router.add_post(f"{PREFIX}/import-timing", action(
+        lambda b: sandbox.set_import_timing(
+            import_seconds=float(b.get("import_seconds", 0)), key_seconds=float(b.get("key_seconds", 0))
+        )
+    ))
     router.add_post(f"{PREFIX}/grant-role", action(
         lambda b: sandbox.grant_role(str(b["env"]), str(b["upn"]), str(b.get("role", CONNECTOR_ROLE)))
     ))

@@ -46,7 +46,7 @@ def instance(env: EnvironmentState, oid: str) -> dict[str, Any]:
         "State": env.state,
         "Version": VERSION,
         "Url": env.url,
-        "ApiUrl": env.url,
+        "ApiUrl": env.api_url,
         "LastUpdated": iso(env.clock.now()),
         "Region": env.seed.region,
         "TenantId": env.seed.tenant_id,

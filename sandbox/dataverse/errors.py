@@ -107,6 +107,13 @@ def too_long(logical_name: str, column: str, max_length: int) -> DataverseError:
     )
 
 
+def required_missing(logical_name: str, column: str) -> DataverseError:
+    # The docs give no text for a missing system-required value; this follows the validation errors above.
+    return DataverseError(
+        400, "0x80040203", f"A validation error occurred. The attribute '{column}' of '{logical_name}' is required."
+    )
+
+
 def out_of_range(logical_name: str, column: str, value: object, accepted: list[int] | None) -> DataverseError:
     allowed = f" Accepted Values: {','.join(str(v) for v in accepted)}" if accepted else ""
     return DataverseError(
@@ -134,6 +141,18 @@ def privilege_denied(
         f"Principal user (Id={user_id}, type=8, roleCount={role_count}, privilegeCount={privilege_count}, "
         f"accessMode=0), is missing {privilege} privilege (Id={privilege_id}) on OTC={otc} for entity "
         f"'{logical_name}'. context.Caller={user_id}",
+    )
+
+
+def missing_privilege(
+    *, user_id: str, role_count: int, privilege_count: int, privilege: str, privilege_id: str
+) -> DataverseError:
+    """A privilege that is not about a table (Import Customizations, ...)."""
+    return DataverseError(
+        403,
+        "0x80040220",
+        f"Principal user (Id={user_id}, type=8, roleCount={role_count}, privilegeCount={privilege_count}, "
+        f"accessMode=0), is missing {privilege} privilege (Id={privilege_id}). context.Caller={user_id}",
     )
 
 

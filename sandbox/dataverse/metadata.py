@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.sax.saxutils import quoteattr
 
-from bot.sync.tables import ColumnType
+from sandbox.dataverse.model import ColumnType
 from sandbox.dataverse.schema import TableSpec
 
 _EDM = {
@@ -36,7 +36,7 @@ def csdl(specs: Iterable[TableSpec]) -> str:
             members.append(f"<Property Name={quoteattr(column.wire)} Type=\"{_EDM[column.type]}\"{length} />")
             if column.type == ColumnType.LOOKUP and column.target:
                 members.append(
-                    f"<NavigationProperty Name={quoteattr(column.name)} Type=\"mscrm.{column.target}\" />"
+                    f"<NavigationProperty Name={quoteattr(column.navigation)} Type=\"mscrm.{column.target}\" />"
                 )
         types.append(f"<EntityType Name={quoteattr(spec.logical_name)}>{''.join(members)}</EntityType>")
         sets.append(

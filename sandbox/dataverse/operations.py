@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from bot.sync.tables import ColumnType, Privilege
 from sandbox.dataverse import errors, odata
+from sandbox.dataverse.model import ColumnType, Depth, Privilege, RequiredLevel
 from sandbox.dataverse.payload import EntityBody, parse_entity
-from sandbox.dataverse.schema import CUSTOM_TABLES, SPECS_BY_LOGICAL, ColumnSpec, TableSpec
+from sandbox.dataverse.schema import ColumnSpec, TableSpec
 from sandbox.dataverse.store import VERSION, EnvironmentState, Member, Row, TableStore
 from sandbox.dataverse.wire import ApiResponse, etag, iso, represent
 
@@ -31,14 +31,25 @@ class Caller:
     api_base: str  # {env url}/api/data/v9.2
     content_ids: dict[str, str] = field(default_factory=dict)  # "$1" -> entity URL, inside a change set
 
-    def require(self, privilege: Privilege, spec: TableSpec) -> None:
+    def require(self, privilege: Privilege, spec: TableSpec, row: Row | None = None) -> Depth:
+        """The depth the caller holds `privilege` at on this table; 403 if not at all, or (given a row) if
+        the depth does not reach it: Basic reaches only the caller's own rows
+        (https://learn.microsoft.com/power-platform/admin/security-roles-privileges#access-levels).
+        One business unit is modelled, so Local and Deep reach every row, like Global."""
+        name = f"prv{privilege.value}{spec.schema}"
         if not spec.custom:
             if privilege != Privilege.READ:
-                raise self._denied(f"prv{privilege.value}{spec.logical_name}", spec)
-            return
-        name = f"prv{privilege.value}{spec.logical_name}"
-        if name not in self.env.privileges(self.member):
+                raise self._denied(name, spec)
+            return Depth.GLOBAL
+        depth = self.env.privileges(self.member).get(name)
+        if depth is None:
             raise self._denied(name, spec)
+        if row is not None and not self.reaches(depth, row):
+            raise self._denied(name, spec)
+        return depth
+
+    def reaches(self, depth: Depth, row: Row) -> bool:
+        return depth != Depth.BASIC or row.get("ownerid") in (None, self.member.systemuser_id)
 
     def _denied(self, name: str, spec: TableSpec) -> errors.DataverseError:
         return errors.privilege_denied(
@@ -71,6 +82,13 @@ def locate(store: TableStore, key_text: str) -> Locator:
     if isinstance(parsed, str):
         return parsed
     spec = store.spec
+    if not store.key_active():
+        # The key's index is still being built (EntityKeyIndexStatus Pending/InProgress): the key cannot be
+        # used yet. The docs give no error text for this; we answer as for a key that is not defined.
+        raise errors.bad_query(
+            f"The key '{key_text}' is not an active alternate key of entity '{spec.logical_name}': its index is "
+            "still being created."
+        )
     # A lookup that is part of an alternate key is named by its lookup property, `_x_value`, as the
     # real Web API requires ("you must use the name of the corresponding Lookup Property").
     renamed: dict[str, Any] = {}
@@ -155,9 +173,9 @@ def bind_resolver(caller: Caller) -> Any:
             raise errors.payload_error(
                 column.name,
                 f"The entity set '{store.spec.entity_set}' is not a valid target for the navigation property "
-                f"'{column.name}'.",
+                f"'{column.navigation}'.",
             )
-        caller.require(Privilege.APPEND_TO, store.spec)
+        caller.require(Privilege.APPEND_TO, store.spec, row)
         return str(row[store.spec.primary_key])
 
     return resolve
@@ -190,6 +208,7 @@ def insert(caller: Caller, store: TableStore, body: EntityBody, key_values: dict
     row.update(body.values)
     row[spec.primary_key] = row_id.lower()
     row["versionnumber"] = row[VERSION] = version
+    _check_required(spec, row)
     _check_unique(store, row)
     store.put(row)
     return row
@@ -197,7 +216,7 @@ def insert(caller: Caller, store: TableStore, body: EntityBody, key_values: dict
 
 def update(caller: Caller, store: TableStore, row: Row, body: EntityBody, *, keep: tuple[str, ...] = ()) -> Row:
     spec = store.spec
-    caller.require(Privilege.WRITE, spec)
+    caller.require(Privilege.WRITE, spec, row)
     if body.binds:
         caller.require(Privilege.APPEND, spec)
     new = dict(row)
@@ -208,9 +227,19 @@ def update(caller: Caller, store: TableStore, row: Row, body: EntityBody, *, kee
     new["modifiedon"] = iso(caller.env.clock.now())
     new["modifiedby"] = caller.member.systemuser_id
     new["versionnumber"] = new[VERSION] = caller.env.next_version()
+    _check_required(spec, new)
     _check_unique(store, new)
     store.put(new)
     return new
+
+
+def _check_required(spec: TableSpec, row: Row) -> None:
+    """System-required columns must have a value; application-required ("business required") ones are
+    only enforced by forms, never by the Web API
+    (https://learn.microsoft.com/power-apps/maker/data-platform/types-of-fields#column-requirement-level)."""
+    for column in spec.columns:
+        if column.required_level == RequiredLevel.SYSTEM_REQUIRED and column.writable and row.get(column.name) is None:
+            raise errors.required_missing(spec.logical_name, column.name)
 
 
 def _check_unique(store: TableStore, row: Row) -> None:
@@ -245,7 +274,7 @@ def upsert(
             column = store.spec.by_name[name]
             if column.type == ColumnType.LOOKUP and column.target:
                 # A lookup in the key URL sets the lookup on create: the target must exist, as with a bind.
-                bind_resolver(caller)(column, f"{_set_of(column.target)}({value})")
+                bind_resolver(caller)(column, f"{_set_of(caller, column.target)}({value})")
                 body.binds.append(column)
     return insert(caller, store, body, key_values), True
 
@@ -255,27 +284,38 @@ def delete(caller: Caller, store: TableStore, locator: Locator, if_match: str = 
     row = find(store, locator)
     if row is None:
         raise not_found(store, locator)
-    caller.require(Privilege.DELETE, spec)
+    caller.require(Privilege.DELETE, spec, row)
     if if_match and if_match.strip() != "*" and etag(int(row[VERSION])) != if_match.strip():
         raise errors.version_mismatch()
     row_id = str(row[spec.primary_key])
     store.remove(row_id)
-    # Custom lookups default to the Referential, Remove Link behaviour: referencing rows lose the link.
-    for other in CUSTOM_TABLES:
-        referencing = [c.name for c in other.columns if c.type == ColumnType.LOOKUP and c.target == spec.logical_name]
+    # Each relationship's CascadeDelete decides what happens to the rows that point at this one: Cascade
+    # deletes them, RemoveLink (the default for custom lookups) clears the lookup, Restrict refuses
+    # (https://learn.microsoft.com/power-apps/developer/data-platform/configure-entity-relationship-cascading-behavior).
+    for other in caller.env.custom_specs():
         other_store = caller.env.tables.get(other.entity_set)
+        referencing = [c for c in other.columns if c.type == ColumnType.LOOKUP and c.target == spec.logical_name]
         if not referencing or other_store is None:
             continue
         for candidate in list(other_store.rows.values()):
-            if any(candidate.get(name) == row_id for name in referencing):
-                cleared = dict(candidate)
-                cleared.update({name: None for name in referencing if candidate.get(name) == row_id})
-                cleared["versionnumber"] = cleared[VERSION] = caller.env.next_version()
-                other_store.put(cleared)
+            pointing = [c for c in referencing if candidate.get(c.name) == row_id]
+            if not pointing:
+                continue
+            if any(c.cascade_delete == "Restrict" for c in pointing):
+                raise errors.DataverseError(
+                    400, "0x80040203", f"The record cannot be deleted because it is referenced by {other.logical_name}."
+                )
+            if any(c.cascade_delete == "Cascade" for c in pointing):
+                other_store.remove(str(candidate[other.primary_key]))
+                continue
+            cleared = dict(candidate)
+            cleared.update({c.name: None for c in pointing})
+            cleared["versionnumber"] = cleared[VERSION] = caller.env.next_version()
+            other_store.put(cleared)
 
 
-def _set_of(logical_name: str) -> str:
-    return SPECS_BY_LOGICAL[logical_name].entity_set
+def _set_of(caller: Caller, logical_name: str) -> str:
+    return caller.env.specs[logical_name].entity_set
 
 
 # Responses ---------------------------------------------------------------------------------------------------
@@ -285,8 +325,16 @@ def prefers(header: str, preference: str) -> bool:
     return preference in [item.strip() for item in header.split(",")]
 
 
-def write_response(caller: Caller, store: TableStore, row: Row, *, created: bool, prefer: str, select: list[str] | None) -> ApiResponse:
-    url = caller.entity_url(store.spec, str(row[store.spec.primary_key]))
+def write_response(
+    caller: Caller, store: TableStore, row: Row, *, created: bool, prefer: str, select: list[str] | None,
+    key_text: str | None = None,
+) -> ApiResponse:
+    """An upsert through an alternate key answers with the key form of the URL, not the GUID
+    (https://learn.microsoft.com/power-apps/developer/data-platform/use-upsert-insert-update-record#use-web-api)."""
+    if key_text is not None:
+        url = f"{caller.api_base}/{store.spec.entity_set}({key_text})"
+    else:
+        url = caller.entity_url(store.spec, str(row[store.spec.primary_key]))
     headers = {"OData-EntityId": url}
     if prefers(prefer, "return=representation"):
         body = {"@odata.context": context_url(caller, store.spec, select, entity=True)}

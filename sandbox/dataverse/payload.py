@@ -1,8 +1,13 @@
 """Entity bodies in: JSON checked against the table schema and turned into column values.
 
-Unknown properties, wrong types, strings over their maximum length and choice values out of range are
-rejected as Dataverse rejects them. Lookups are written only as `<column>@odata.bind`; writing `_x_value`
-or the navigation property as a plain value is an error. Read-only system columns are ignored.
+Unknown properties, wrong types, strings over their maximum length, numbers outside the column's range and
+choice values outside its option set are rejected as Dataverse rejects them; decimals are rounded to the
+column's precision (https://learn.microsoft.com/power-apps/maker/data-platform/types-of-fields#decimal-number).
+Lookups are written only as `<navigation property>@odata.bind`, the property named by the lookup's schema
+name, case-sensitive: OData property names are case-sensitive, so `xdc_connectorid@odata.bind` for the
+navigation property `xdc_ConnectorId` is an undeclared property
+(https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api).
+Writing `_x_value` or a lookup as a plain value is an error. Read-only system columns are ignored.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from bot.sync.tables import ColumnType
 from sandbox.dataverse import errors
+from sandbox.dataverse.model import ColumnType
 from sandbox.dataverse.schema import ColumnSpec, TableSpec
 from sandbox.dataverse.wire import is_guid, iso, parse_datetime
 
@@ -51,8 +57,8 @@ def parse_entity(data: dict[str, Any], spec: TableSpec, resolve_bind: ResolveBin
             body.odata_id = str(value)
             continue
         if name.endswith(BIND):
-            column = spec.column(name[: -len(BIND)])
-            if column is None or column.type != ColumnType.LOOKUP or not column.writable:
+            column = spec.by_navigation.get(name[: -len(BIND)])
+            if column is None or not column.writable:
                 raise errors.unknown_navigation(spec.entity_set, name[: -len(BIND)])
             if value is None:
                 body.values[column.name] = None
@@ -102,7 +108,7 @@ def convert(spec: TableSpec, column: ColumnSpec, value: Any) -> Any:
     if kind in (ColumnType.INT, ColumnType.CHOICE):
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong("Edm.Int32")
-        if not -(2**31) <= value < 2**31:
+        if not -(2**31) <= value < 2**31 or not _within(column, value):
             raise errors.out_of_range(spec.logical_name, column.name, value, None)
         if kind == ColumnType.CHOICE and column.choices is not None and value not in column.choices:
             raise errors.out_of_range(spec.logical_name, column.name, value, list(column.choices))
@@ -110,7 +116,12 @@ def convert(spec: TableSpec, column: ColumnSpec, value: Any) -> Any:
     if kind == ColumnType.DECIMAL:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise wrong("Edm.Decimal")
-        return float(value)
+        places = column.precision if column.precision is not None else 2
+        # SQL Server's decimal(p, s) rounds half away from zero, not to even.
+        rounded = float(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+        if not _within(column, rounded):
+            raise errors.out_of_range(spec.logical_name, column.name, value, None)
+        return rounded
     if kind == ColumnType.BOOL:
         if not isinstance(value, bool):
             raise wrong("Edm.Boolean")
@@ -125,3 +136,9 @@ def convert(spec: TableSpec, column: ColumnSpec, value: Any) -> Any:
             raise wrong("Edm.Guid")
         return value.lower()
     raise wrong("Edm.String")
+
+
+def _within(column: ColumnSpec, value: float) -> bool:
+    return (column.min_value is None or value >= column.min_value) and (
+        column.max_value is None or value <= column.max_value
+    )

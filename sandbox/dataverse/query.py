@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
-from bot.sync.tables import ColumnType, Privilege
 from sandbox.dataverse import errors, odata
+from sandbox.dataverse.model import ColumnType, Privilege
 from sandbox.dataverse.operations import Caller, Locator, context_url, find, not_found
 from sandbox.dataverse.schema import TableSpec
 from sandbox.dataverse.store import VERSION, TableStore
@@ -80,6 +80,7 @@ def retrieve(caller: Caller, store: TableStore, locator: Locator, query: str, if
     row = find(store, locator)
     if row is None:
         raise not_found(store, locator)
+    caller.require(Privilege.READ, store.spec, row)  # a Basic-depth grant reaches only the caller's rows
     tag = etag(int(row.get(VERSION, 0)))
     if if_none_match and if_none_match != "null" and tag in [t.strip() for t in if_none_match.split(",")]:
         return ApiResponse.empty(304, {"ETag": tag})
@@ -90,11 +91,12 @@ def retrieve(caller: Caller, store: TableStore, locator: Locator, query: str, if
 
 def collection(caller: Caller, store: TableStore, query: str, prefer: str) -> ApiResponse:
     spec = store.spec
-    caller.require(Privilege.READ, spec)
+    depth = caller.require(Privilege.READ, spec)
     options = QueryOptions.parse(query)
     schema = table_schema(spec)
     select = options.select(spec)
-    rows = [represent(spec, row) for row in store.rows.values()]
+    # A query returns only the rows the caller's depth reaches; it is not refused.
+    rows = [represent(spec, row) for row in store.rows.values() if caller.reaches(depth, row)]
     if "$filter" in options.options:
         predicate = odata.compile_filter(options.options["$filter"], schema)
         rows = [row for row in rows if predicate(row)]

@@ -1,15 +1,17 @@
-"""Table schemas the sandbox serves: our tables from bot/sync/tables.py plus the system tables a client reads.
+"""Table schemas the sandbox serves: the system tables a client reads, plus whatever tables a solution
+import created (see solution.py), kept per environment.
 
-Columns are keyed by logical name. On the wire a lookup column `x` is written `x@odata.bind` and read as
-`_x_value`; every other column is read and written under its logical name.
+Columns are keyed by logical name. On the wire a lookup column `x` is written through its single-valued
+navigation property, named by the lookup's *schema name* with its casing (`xdc_ConnectorId@odata.bind`,
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api),
+and read as `_x_value`; every other column is read and written under its logical name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.sync import tables as product
-from bot.sync.tables import ColumnType
+from sandbox.dataverse.model import ColumnType, RequiredLevel
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,21 @@ class ColumnSpec:
     choices: tuple[int, ...] | None = None
     target: str | None = None  # lookup target logical name
     writable: bool = True
+    schema_name: str = ""  # casing kept; the navigation property of a lookup
+    precision: int | None = None  # decimal places a decimal column keeps (rounded on write)
+    required_level: RequiredLevel = RequiredLevel.NONE
+    min_value: float | None = None
+    max_value: float | None = None
+    cascade_delete: str = "RemoveLink"  # what deleting the target does to rows that point at it
 
     @property
     def wire(self) -> str:
         return f"_{self.name}_value" if self.type == ColumnType.LOOKUP else self.name
+
+    @property
+    def navigation(self) -> str:
+        """The single-valued navigation property a lookup is bound through: its schema name, case kept."""
+        return self.schema_name or self.name
 
 
 @dataclass(frozen=True)
@@ -35,20 +48,32 @@ class TableSpec:
     columns: tuple[ColumnSpec, ...]
     alternate_key: tuple[str, ...] = ()
     alternate_key_name: str = ""
-    custom: bool = False  # ships in our solution: exists only where it is installed, needs privileges
+    custom: bool = False  # came with a solution: exists only where imported, needs privileges
     object_type_code: int = 0
+    schema_name: str = ""
+    primary_name: str = ""
+    alternate_key_display: str = ""
+    user_owned: bool = True
     by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
     by_wire: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
+    by_navigation: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {c.name: c for c in self.columns})
         object.__setattr__(self, "by_wire", {c.wire: c for c in self.columns})
+        object.__setattr__(
+            self, "by_navigation", {c.navigation: c for c in self.columns if c.type == ColumnType.LOOKUP}
+        )
+
+    @property
+    def schema(self) -> str:
+        return self.schema_name or self.logical_name
 
     def column(self, name: str) -> ColumnSpec | None:
         return self.by_name.get(name)
 
 
-def _system_columns() -> tuple[ColumnSpec, ...]:
+def system_columns() -> tuple[ColumnSpec, ...]:
     """Columns Dataverse adds to every user- or team-owned custom table."""
     return (
         ColumnSpec("createdon", ColumnType.DATETIME, "Created On", writable=False),
@@ -56,40 +81,15 @@ def _system_columns() -> tuple[ColumnSpec, ...]:
         ColumnSpec("versionnumber", ColumnType.INT, "Version Number", writable=False),
         ColumnSpec("statecode", ColumnType.CHOICE, "Status", choices=(0, 1)),
         ColumnSpec("statuscode", ColumnType.CHOICE, "Status Reason", choices=(1, 2)),
-        ColumnSpec("ownerid", ColumnType.LOOKUP, "Owner", target="systemuser", writable=False),
-        ColumnSpec("owningbusinessunit", ColumnType.LOOKUP, "Owning Business Unit", target="businessunit", writable=False),
-        ColumnSpec("createdby", ColumnType.LOOKUP, "Created By", target="systemuser", writable=False),
-        ColumnSpec("modifiedby", ColumnType.LOOKUP, "Modified By", target="systemuser", writable=False),
-    )
-
-
-def _from_product(table: product.Table, otc: int) -> TableSpec:
-    columns = tuple(
+        ColumnSpec("ownerid", ColumnType.LOOKUP, "Owner", target="systemuser", writable=False, schema_name="ownerid"),
         ColumnSpec(
-            name=c.name,
-            type=c.type,
-            label=c.label,
-            max_length=c.max_length,
-            choices=tuple(int(v) for v in c.choices) if c.choices else None,
-            target=c.target,
-        )
-        for c in table.columns
-    )
-    return TableSpec(
-        logical_name=table.logical_name,
-        entity_set=table.entity_set,
-        primary_key=table.primary_key,
-        columns=columns + _system_columns(),
-        alternate_key=table.alternate_key,
-        alternate_key_name=table.alternate_key_name,
-        custom=True,
-        object_type_code=otc,
+            "owningbusinessunit", ColumnType.LOOKUP, "Owning Business Unit", target="businessunit", writable=False,
+            schema_name="owningbusinessunit",
+        ),
+        ColumnSpec("createdby", ColumnType.LOOKUP, "Created By", target="systemuser", writable=False, schema_name="createdby"),
+        ColumnSpec("modifiedby", ColumnType.LOOKUP, "Modified By", target="systemuser", writable=False, schema_name="modifiedby"),
     )
 
-
-CUSTOM_TABLES: tuple[TableSpec, ...] = tuple(
-    _from_product(table, 10400 + index) for index, table in enumerate(product.ALL_TABLES)
-)
 
 _S = ColumnType.STRING
 SYSTEM_USER = TableSpec(
@@ -176,5 +176,58 @@ BUSINESS_UNIT = TableSpec(
     ),
     object_type_code=10,
 )
-SYSTEM_TABLES: tuple[TableSpec, ...] = (SYSTEM_USER, SOLUTION, USER_SETTINGS, TIME_ZONE_DEFINITION, ROLE, BUSINESS_UNIT)
-SPECS_BY_LOGICAL: dict[str, TableSpec] = {t.logical_name: t for t in CUSTOM_TABLES + SYSTEM_TABLES}
+PUBLISHER = TableSpec(
+    logical_name="publisher",
+    entity_set="publishers",
+    primary_key="publisherid",
+    columns=(
+        ColumnSpec("publisherid", ColumnType.GUID),
+        ColumnSpec("uniquename", _S, max_length=256),
+        ColumnSpec("friendlyname", _S, max_length=256),
+        ColumnSpec("customizationprefix", _S, max_length=8),
+        ColumnSpec("customizationoptionvalueprefix", ColumnType.INT),
+    ),
+    object_type_code=7101,
+)
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/importjob
+IMPORT_JOB = TableSpec(
+    logical_name="importjob",
+    entity_set="importjobs",
+    primary_key="importjobid",
+    columns=(
+        ColumnSpec("importjobid", ColumnType.GUID),
+        ColumnSpec("name", _S, max_length=256),
+        ColumnSpec("solutionname", _S, max_length=256),
+        ColumnSpec("progress", ColumnType.DECIMAL),  # Edm.Double, percent
+        ColumnSpec("data", ColumnType.MEMO, max_length=1073741823),  # the import log (XML)
+        ColumnSpec("startedon", ColumnType.DATETIME),
+        ColumnSpec("completedon", ColumnType.DATETIME),
+        ColumnSpec("createdon", ColumnType.DATETIME),
+    ),
+    object_type_code=9107,
+)
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/asyncoperation
+ASYNC_OPERATION = TableSpec(
+    logical_name="asyncoperation",
+    entity_set="asyncoperations",
+    primary_key="asyncoperationid",
+    columns=(
+        ColumnSpec("asyncoperationid", ColumnType.GUID),
+        ColumnSpec("name", _S, max_length=256),
+        ColumnSpec("operationtype", ColumnType.INT),
+        ColumnSpec("statecode", ColumnType.INT),  # 0 Ready, 1 Suspended, 2 Locked, 3 Completed
+        ColumnSpec("statuscode", ColumnType.INT),  # 0 WaitingForResources, 10 Waiting, 20 InProgress, 30/31/32
+        ColumnSpec("message", ColumnType.MEMO, max_length=1073741823),
+        ColumnSpec("friendlymessage", ColumnType.MEMO, max_length=1073741823),
+        ColumnSpec("correlationid", ColumnType.GUID),
+        ColumnSpec("createdon", ColumnType.DATETIME),
+        ColumnSpec("startedon", ColumnType.DATETIME),
+        ColumnSpec("completedon", ColumnType.DATETIME),
+    ),
+    object_type_code=4700,
+)
+SYSTEM_TABLES: tuple[TableSpec, ...] = (
+    SYSTEM_USER, SOLUTION, USER_SETTINGS, TIME_ZONE_DEFINITION, ROLE, BUSINESS_UNIT, PUBLISHER, IMPORT_JOB,
+    ASYNC_OPERATION,
+)
+SYSTEM_SPECS: dict[str, TableSpec] = {t.logical_name: t for t in SYSTEM_TABLES}

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.sync.tables import SECURITY_ROLE_NAME
 from sandbox.entra.directory import ALICE, CAROL, CONTOSO, User, sandbox_uuid
 
 BASIC_USER = "Basic User"
 SYSTEM_ADMINISTRATOR = "System Administrator"
-CONNECTOR_ROLE = SECURITY_ROLE_NAME
+SYSTEM_CUSTOMIZER = "System Customizer"
+# The role our solution ships, by the name a Dynamics admin would assign: seeded members hold it once the
+# solution import has created it (the sandbox learns its privileges from the package, never from `bot`).
+CONNECTOR_ROLE = "Xero Connector User"
 VERSION = "9.2.25013.185"
 
 # Privileges Basic User holds on system tables (a small, real subset), with their depth.
@@ -46,7 +48,7 @@ class EnvironmentSeed:
     friendly_name: str
     tenant_id: str
     state: int  # 0 enabled, 1 disabled (as Global Discovery reports it)
-    solution_installed: bool
+    solution_installed: bool  # the solution zip given to the sandbox is imported when the environment is built
     members: tuple[MemberSeed, ...]
     region: str = "Oceania"
 

@@ -1,7 +1,17 @@
 """The Dataverse sandbox: Global Discovery plus one Web API per seeded environment, in one aiohttp app.
 
     GET  {base}/api/discovery/v2.0/Instances[(<key>)]          token audience: {base}
-    ANY  {base}/env/{uniquename}/api/data/v9.2/...             token audience: {base}/env/{uniquename}
+    ANY  {base}/api-env/{uniquename}/api/data/v9.2/...         token audience: {base}/env/{uniquename}
+
+Global Discovery's `Url` ({base}/env/{uniquename}) is the token audience and `ApiUrl`
+({base}/api-env/{uniquename}) is where Web API calls go, two different addresses as in the real service
+(`https://org.crm.dynamics.com` vs `https://org.api.crm.dynamics.com`,
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/discover-url-organization-web-api); a
+token for `Url` is accepted on `ApiUrl`. The Web API is only served under `ApiUrl`, so a client that calls
+`Url` finds out.
+
+Environments start without custom tables; those seeded as "installed" import the solution zip given to
+the sandbox (`solution_zip`) when they are built, through the same code as `ImportSolution`.
 
 Every request passes, in order: fault switches (`fail_next`, `drop_next`), the bearer token (checked with
 the Entra sandbox in the same process; 401 with Dataverse's WWW-Authenticate otherwise), membership in the
@@ -21,11 +31,12 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.clock import Clock
-from sandbox.dataverse import control, discovery, webapi
+from sandbox.dataverse import control, discovery, importer, webapi
 from sandbox.dataverse.errors import DataverseError, not_member
 from sandbox.dataverse.limits import ServiceProtection
 from sandbox.dataverse.operations import Caller
 from sandbox.dataverse.seed import CONNECTOR_ROLE, ENVIRONMENTS
+from sandbox.dataverse.solution import read_package
 from sandbox.dataverse.store import EnvironmentState, Member
 from sandbox.dataverse.wire import ApiRequest, ApiResponse, represent
 from sandbox.entra import EntraSandbox
@@ -68,9 +79,12 @@ _DROP_AFTER = "sandbox.drop_after"
 
 
 class DataverseSandbox:
-    def __init__(self, entra: EntraSandbox, clock: Clock) -> None:
+    def __init__(self, entra: EntraSandbox, clock: Clock, *, solution_zip: bytes | None = None) -> None:
         self.entra = entra
         self.clock = clock
+        self.solution_zip = solution_zip
+        self.import_seconds = 0.0
+        self.key_seconds = 0.0
         self.base_url = "http://127.0.0.1"
         self.environments: dict[str, EnvironmentState] = {}
         self.limits = ServiceProtection(clock)
@@ -81,7 +95,7 @@ class DataverseSandbox:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         control.add_routes(self.app, self)
         self.app.router.add_get(DISCOVERY_ROOT + "{tail:Instances.*}", self._discovery)
-        self.app.router.add_route("*", "/env/{env}" + API_ROOT + "{tail:.*}", self._web_api)
+        self.app.router.add_route("*", "/api-env/{env}" + API_ROOT + "{tail:.*}", self._web_api)
 
     # Set-up ----------------------------------------------------------------------------------------------------
 
@@ -89,13 +103,22 @@ class DataverseSandbox:
         self.base_url = url.rstrip("/")
         self.entra.register_resource(self.base_url)
         for env in self.environments.values():
-            env.url = f"{self.base_url}/env/{env.seed.unique_name}"
+            self._set_urls(env)
             self.entra.register_resource(env.url)
+
+    def _set_urls(self, env: EnvironmentState) -> None:
+        env.url = f"{self.base_url}/env/{env.seed.unique_name}"
+        env.api_url = f"{self.base_url}/api-env/{env.seed.unique_name}"
 
     def _build_environments(self) -> None:
         self.environments = {seed.unique_name: EnvironmentState(seed, self.clock) for seed in ENVIRONMENTS}
         for env in self.environments.values():
-            env.url = f"{self.base_url}/env/{env.seed.unique_name}"
+            self._set_urls(env)
+            if env.seed.solution_installed and self.solution_zip is not None:
+                importer.apply(env, self.solution_zip, key_delay=0.0)
+                env.grant_seeded_roles()
+            elif env.seed.solution_installed:
+                logger.warning("no solution zip given: %s starts without our tables", env.seed.unique_name)
 
     # Control ---------------------------------------------------------------------------------------------------
 
@@ -107,7 +130,9 @@ class DataverseSandbox:
 
     def rows(self, env: str, entity_set: str) -> list[dict[str, Any]]:
         """The rows of a table as the Web API returns them (oldest first); [] if the table is not installed."""
-        store = self.env(env).tables.get(entity_set)
+        state = self.env(env)
+        importer.tick(state)
+        store = state.tables.get(entity_set)
         if store is None:
             return []
         return [represent(store.spec, row) for row in store.rows.values()]  # insertion order: oldest first
@@ -137,11 +162,31 @@ class DataverseSandbox:
         """max_requests, window_seconds, max_execution_ms, max_concurrent, dop_hint."""
         self.limits.configure(**settings)
 
-    def install_solution(self, env: str) -> None:
-        self.env(env).install_solution()
+    def install_solution(self, env: str, solution_zip: bytes | None = None) -> None:
+        """Import a solution zip (default: the one the sandbox was given) as a System Administrator would;
+        nothing happens if that very version is already installed."""
+        data = solution_zip if solution_zip is not None else self.solution_zip
+        if data is None:
+            raise ValueError("the Dataverse sandbox was given no solution zip (DataverseSandbox(solution_zip=...))")
+        state = self.env(env)
+        package = read_package(data)
+        installed = state.solutions.get(package.unique_name)
+        if installed is not None and installed.version == package.version:
+            return
+        importer.apply(state, data)
 
-    def uninstall_solution(self, env: str) -> None:
-        self.env(env).uninstall_solution()
+    def uninstall_solution(self, env: str, unique_name: str | None = None) -> None:
+        """Delete a solution (default: every imported one): its tables, data and roles go with it."""
+        state = self.env(env)
+        for name in [unique_name] if unique_name else list(state.solutions):
+            importer.uninstall(state, name)
+
+    def set_import_timing(self, *, import_seconds: float = 0.0, key_seconds: float = 0.0) -> None:
+        """How long an ImportSolutionAsync runs and how long a new alternate key's index takes to become
+        Active after its import, both on the sandbox clock (0: at the next request)."""
+        self.import_seconds, self.key_seconds = max(0.0, import_seconds), max(0.0, key_seconds)
+        for state in self.environments.values():
+            state.import_seconds, state.key_delay = self.import_seconds, self.key_seconds
 
     def grant_role(self, env: str, upn: str, role: str = CONNECTOR_ROLE) -> None:
         self.env(env).grant_role(upn, role)
@@ -156,6 +201,7 @@ class DataverseSandbox:
     def reset(self) -> None:
         """Back to the seeded world: rows, roles and solutions as seeded, no faults, default limits, no log."""
         self._build_environments()
+        self.set_import_timing()
         self.limits.reset()
         self.requests.clear()
         self._faults.clear()
@@ -204,6 +250,7 @@ class DataverseSandbox:
         if env.state != 0:
             body = {"error": {"code": "", "message": f"The organization '{env.seed.friendly_name}' is disabled."}}
             return self._finish(request, name, claims.upn, ApiResponse.json(503, body))
+        importer.tick(env)
         user_key = f"{name}:{member.systemuser_id}"
         throttled = self.limits.admit(user_key)
         if throttled is not None:
@@ -222,7 +269,7 @@ class DataverseSandbox:
         raw_path, _, query = request.raw_path.partition("?")
         relative = raw_path.split(API_ROOT, 1)[1]
         headers = {name.lower(): value for name, value in request.headers.items()}
-        caller = Caller(env, member, f"{env.url}/api/data/v9.2")
+        caller = Caller(env, member, f"{env.api_url}/api/data/v9.2")
         try:
             return webapi.dispatch(caller, ApiRequest(request.method, relative, query, headers, body))
         except Exception:
@@ -308,7 +355,7 @@ def _dropped(request: web.Request) -> web.Response:
 
 def _tenant_hint(sandbox: DataverseSandbox, audience: str) -> str:
     for env in sandbox.environments.values():
-        if env.url == audience:
+        if audience in (env.url, env.api_url):
             return env.seed.tenant_id
     return "common"
 

@@ -4,6 +4,7 @@
     GET  $metadata                              CSDL of the tables present
     GET  WhoAmI                                 BusinessUnitId, UserId, OrganizationId
     POST $batch                                 see batch.py
+    POST ImportSolution | ImportSolutionAsync   see importer.py
     GET  systemusers(<id>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()
     POST {set}/Microsoft.Dynamics.CRM.{CreateMultiple|UpdateMultiple|UpsertMultiple}
     GET/POST {set}; GET/PATCH/DELETE {set}(<id>) or {set}(<alternate key>)
@@ -15,8 +16,8 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from bot.sync.tables import Privilege
-from sandbox.dataverse import batch, bulk, errors, metadata, operations, query
+from sandbox.dataverse import batch, bulk, errors, importer, metadata, operations, query
+from sandbox.dataverse.model import Privilege
 from sandbox.dataverse.operations import Caller, ContentIdMissing
 from sandbox.dataverse.payload import load_json
 from sandbox.dataverse.wire import ApiRequest, ApiResponse
@@ -64,6 +65,13 @@ def _route(caller: Caller, request: ApiRequest, top_level: bool) -> ApiResponse:
     if head in ("WhoAmI", "WhoAmI()"):
         _only(method, "GET")
         return _who_am_i(caller)
+    if head in ("ImportSolution", "ImportSolutionAsync"):
+        if not top_level:
+            raise errors.bad_query(f"The action {head} cannot be part of a batch request in this sandbox.")
+        _only(method, "POST")
+        parameters = load_json(request.body, head)
+        run = importer.import_sync if head == "ImportSolution" else importer.import_async
+        return run(caller.env, caller.member, parameters, caller.api_base)
     match = _SEGMENT.match(head)
     if match is None:
         raise errors.segment_not_found(head)
@@ -102,9 +110,13 @@ def _route(caller: Caller, request: ApiRequest, top_level: bool) -> ApiResponse:
             if_match=request.header("if-match"),
             if_none_match="" if if_none_match == "null" else if_none_match,
         )
-        return operations.write_response(caller, store, row, created=created, prefer=prefer, select=_select(store, request))
+        return operations.write_response(
+            caller, store, row, created=created, prefer=prefer, select=_select(store, request),
+            key_text=key if isinstance(locator, dict) else None,
+        )
     if method == "DELETE":
-        operations.delete(caller, store, locator, request.header("if-match"))
+        with caller.env.transaction():  # a cascade that fails half-way deletes nothing
+            operations.delete(caller, store, locator, request.header("if-match"))
         return ApiResponse.empty(204, writes=1)
     raise errors.method_not_allowed(method)
 
@@ -164,7 +176,7 @@ def _user_privileges(caller: Caller, key: str) -> ApiResponse:
     business_unit = caller.env.seed.root_business_unit_id
     privileges = [
         {
-            "Depth": depth,
+            "Depth": str(depth),
             "PrivilegeId": caller.env.privilege_id(name),
             "BusinessUnitId": business_unit,
             "PrivilegeName": name,

@@ -8,6 +8,7 @@ and consent pages like a browser (GET authorize, POST the login form, POST Accep
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ import msal
 import requests
 from aiohttp import web
 
+from bot.solution import build_zip
 from sandbox.clock import Clock
 from sandbox.dataverse import DataverseSandbox
 from sandbox.entra import ALICE, CLIENT_ID, CLIENT_SECRET, USERS, EntraSandbox
@@ -99,8 +101,12 @@ class MsSandboxes:
     def env_url(self, unique_name: str) -> str:
         return f"{self.dataverse_url}/env/{unique_name}"
 
+    def api_url(self, unique_name: str) -> str:
+        """Global Discovery's ApiUrl: where Web API calls go (the token audience stays `env_url`)."""
+        return f"{self.dataverse_url}/api-env/{unique_name}"
+
     def api(self, unique_name: str) -> str:
-        return f"{self.env_url(unique_name)}/api/data/v9.2"
+        return f"{self.api_url(unique_name)}/api/data/v9.2"
 
     def requests_session(self) -> requests.Session:
         session = requests.Session()
@@ -212,7 +218,7 @@ async def running_ms_sandboxes(directory: Path) -> AsyncIterator[MsSandboxes]:
     clock = Clock()
     ca = LocalCA.create(directory / "ca")
     entra = EntraSandbox(clock)
-    dataverse = DataverseSandbox(entra, clock)
+    dataverse = DataverseSandbox(entra, clock, solution_zip=solution_zip())
     entra_runner, entra_url = await _serve(entra.app, ca)
     entra.set_base_url(entra_url)
     entra.register_redirect_uri(REDIRECT_URI)
@@ -224,6 +230,12 @@ async def running_ms_sandboxes(directory: Path) -> AsyncIterator[MsSandboxes]:
         finally:
             await dataverse_runner.cleanup()
             await entra_runner.cleanup()
+
+
+@functools.cache
+def solution_zip(version: str | None = None) -> bytes:
+    """The managed solution we ship, as the seeded "installed" environments import it."""
+    return build_zip(managed=True, version=version)
 
 
 def guid_of(entity_url: str) -> str:

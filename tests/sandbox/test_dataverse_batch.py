@@ -65,8 +65,8 @@ async def test_a_failing_change_set_leaves_nothing_behind(ms: MsSandboxes) -> No
     api = f"/env/{PROD}/api/data/v9.2"
     body, content_type = _batch([
         _request("POST", f"{api}/{CONNECTOR.entity_set}", _connector("c-1"), "1"),
-        _request("POST", f"{api}/{TAX_TYPE.entity_set}", {"xdc_connectorid@odata.bind": "$1", "xdc_xerotaxtype": "A", "xdc_name": "ok"}, "2"),
-        _request("POST", f"{api}/{TAX_TYPE.entity_set}", {"xdc_connectorid@odata.bind": "$1", "xdc_xerotaxtype": "B", "xdc_name": "x" * 151}, "3"),
+        _request("POST", f"{api}/{TAX_TYPE.entity_set}", {"xdc_ConnectorId@odata.bind": "$1", "xdc_xerotaxtype": "A", "xdc_name": "ok"}, "2"),
+        _request("POST", f"{api}/{TAX_TYPE.entity_set}", {"xdc_ConnectorId@odata.bind": "$1", "xdc_xerotaxtype": "B", "xdc_name": "x" * 151}, "3"),
     ])
 
     response = await _send(ms, body, content_type)
@@ -87,7 +87,7 @@ async def test_change_set_content_ids_link_new_rows(ms: MsSandboxes) -> None:
         [
             _request("POST", f"{ms.api(PROD)}/{CONNECTOR.entity_set}", _connector("c-1"), "1"),
             _request("POST", f"/api/data/v9.2/{CHART_OF_ACCOUNTS.entity_set}",
-                     {"xdc_connectorid@odata.bind": "$1", "xdc_xeroaccountid": "a", "xdc_name": "Sales"}, "2"),
+                     {"xdc_ConnectorId@odata.bind": "$1", "xdc_xeroaccountid": "a", "xdc_name": "Sales"}, "2"),
             _request("PATCH", "$1", {"xdc_plan": "starter"}, "3"),
         ],
         _request("GET", f"{CHART_OF_ACCOUNTS.entity_set}?$select=xdc_name"),

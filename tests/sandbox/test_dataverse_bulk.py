@@ -56,24 +56,35 @@ async def test_upsert_multiple_of_a_thousand_rows_then_again_updates_them(ms: Ms
     assert time.monotonic() - started < 10
 
 
-async def test_upsert_multiple_takes_the_key_from_the_target_columns(ms: MsSandboxes) -> None:
+async def test_upsert_multiple_needs_the_key_in_odata_id_not_in_the_columns(ms: MsSandboxes) -> None:
+    # The documented targets name their record with @odata.id; key columns alone do not identify it.
     connector = await _connector(ms)
     target = {
         "@odata.type": "Microsoft.Dynamics.CRM.xdc_taxtype",
-        "xdc_connectorid@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
+        "xdc_ConnectorId@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
         "xdc_xerotaxtype": "INPUT2",
         "xdc_name": "GST on expenses",
         "xdc_effectiverate": 15,
     }
     action = f"{TAX_TYPE.entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple"
 
-    for _ in range(2):
-        response = await ms.dv("POST", PROD, action, json={"Targets": [target]})
-        assert response.status_code == 204, response.text
+    refused = await ms.dv("POST", PROD, action, json={"Targets": [target]})
+    assert refused.status_code == 400
+    assert "@odata.id" in refused.json()["error"]["message"]
 
+    keyed = {
+        "@odata.type": "Microsoft.Dynamics.CRM.xdc_taxtype",
+        "@odata.id": f"{TAX_TYPE.entity_set}(_xdc_connectorid_value={connector},xdc_xerotaxtype='INPUT2')",
+        "xdc_name": "GST on expenses",
+        "xdc_effectiverate": 15,
+    }
+    for _ in range(2):
+        response = await ms.dv("POST", PROD, action, json={"Targets": [keyed]})
+        assert response.status_code == 204, response.text
     rows = ms.dataverse.rows(PROD, TAX_TYPE.entity_set)
     assert len(rows) == 1
     assert rows[0]["xdc_effectiverate"] == 15
+    assert (rows[0]["xdc_xerotaxtype"], rows[0]["_xdc_connectorid_value"]) == ("INPUT2", connector)
 
 
 async def test_one_bad_target_rolls_back_the_whole_call(ms: MsSandboxes) -> None:
@@ -106,7 +117,7 @@ async def test_create_multiple_returns_ids_and_update_multiple_needs_existing_ro
     connector = await _connector(ms)
     created = await ms.dv("POST", PROD, f"{CHART_OF_ACCOUNTS.entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", json={
         "Targets": [
-            {"@odata.type": ACCOUNT_TYPE, "xdc_connectorid@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
+            {"@odata.type": ACCOUNT_TYPE, "xdc_ConnectorId@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
              "xdc_xeroaccountid": f"a{n}", "xdc_name": "n"}
             for n in range(3)
         ],

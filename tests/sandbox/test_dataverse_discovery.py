@@ -37,7 +37,9 @@ async def test_alice_sees_her_three_environments_with_the_documented_fields(ms: 
     names = {row["UniqueName"]: row for row in body["value"]}
     assert set(names) == {"contosoprod", "contosotest", "contosoarchive"}
     prod = names["contosoprod"]
-    assert prod["Url"] == prod["ApiUrl"] == ms.env_url("contosoprod")
+    # Url is the token audience, ApiUrl where calls go: two addresses, as in the real service.
+    assert prod["Url"] == ms.env_url("contosoprod")
+    assert prod["ApiUrl"] == ms.api_url("contosoprod") != prod["Url"]
     assert prod["State"] == 0
     assert names["contosoarchive"]["State"] == 1
     assert prod["TenantId"] == CONTOSO.id

@@ -106,7 +106,7 @@ async def test_the_request_log_counts_writes(ms: MsSandboxes) -> None:
         ("POST", 204, PROD, ALICE.upn),
         ("GET", 200, PROD, ALICE.upn),
     ]
-    assert log[0].path == f"/env/{PROD}/api/data/v9.2/{CONNECTOR.entity_set}"
+    assert log[0].path == f"/api-env/{PROD}/api/data/v9.2/{CONNECTOR.entity_set}"
     assert ms.dataverse.write_count == 1
 
 

@@ -40,7 +40,7 @@ async def _connector(ms: MsSandboxes, connection_id: str = "conn-1") -> str:
 
 def _account(connector: str, account_id: str, name: str = "Sales") -> dict[str, Any]:
     return {
-        "xdc_connectorid@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
+        "xdc_ConnectorId@odata.bind": f"/{CONNECTOR.entity_set}({connector})",
         "xdc_xeroaccountid": account_id,
         "xdc_name": name,
         "xdc_code": "200",
@@ -115,7 +115,7 @@ async def test_create_read_update_delete_with_representation_and_etags(ms: MsSan
     # alice's role has no Delete privilege on our tables.
     denied = await ms.dv("DELETE", PROD, f"{CONNECTOR.entity_set}({connector})")
     assert denied.status_code == 403
-    assert "prvDeletexdc_connector" in denied.json()["error"]["message"]
+    assert "prvDeletexdc_Connector" in denied.json()["error"]["message"]
     ms.dataverse.grant_role(PROD, ALICE.upn, "System Administrator")
     assert (await ms.dv("DELETE", PROD, f"{CONNECTOR.entity_set}({connector})")).status_code == 204
     gone = await ms.dv("GET", PROD, f"{CONNECTOR.entity_set}({connector})")
@@ -161,7 +161,7 @@ async def test_conditional_upserts(ms: MsSandboxes) -> None:
     assert update.status_code == 204
     assert ms.dataverse.rows(PROD, TAX_TYPE.entity_set)[0]["xdc_name"] == "GST on income"
     duplicate = await ms.dv("POST", PROD, TAX_TYPE.entity_set, json={
-        "xdc_connectorid@odata.bind": f"/{CONNECTOR.entity_set}({connector})", "xdc_xerotaxtype": "output2",
+        "xdc_ConnectorId@odata.bind": f"/{CONNECTOR.entity_set}({connector})", "xdc_xerotaxtype": "output2",
         "xdc_name": "dup",
     })
     assert duplicate.status_code == 412
@@ -238,7 +238,7 @@ async def test_paging_follows_the_opaque_next_link(ms: MsSandboxes) -> None:
     connector = await _connector(ms)
     for number in range(7):
         await ms.dv("POST", PROD, TAX_TYPE.entity_set, json={
-            "xdc_connectorid@odata.bind": f"/{CONNECTOR.entity_set}({connector})", "xdc_xerotaxtype": f"T{number}",
+            "xdc_ConnectorId@odata.bind": f"/{CONNECTOR.entity_set}({connector})", "xdc_xerotaxtype": f"T{number}",
             "xdc_name": f"Tax {number}",
         })
 
