@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from bot.sync.tables import SECURITY_ROLE_NAME, SOLUTION_FRIENDLY_NAME
 from cards.base import CardData, Choice, clip
 from cards.elements import (
     action_set,
@@ -28,12 +27,12 @@ from cards.elements import (
     error_text,
     open_url,
     plain,
-    plain_lines,
     runs,
     submit,
     text,
     text_input,
 )
+from cards.setup_solution import solution_panel
 from cards.submits import teams_signin_data
 from cards.template import Json, finish, load_template, slot
 from cards.verbs import CardVerb
@@ -84,6 +83,15 @@ class SolutionHelp(CardData):
     appsource_url: str = ""
     solution_zip_url: str = ""
     missing_privileges: tuple[str, ...] = ()
+    env_name: str = ""
+    state: str = ""  # missing / older / current / newer ("" before the first check)
+    installed_version: str = ""
+    shipped_version: str = ""
+    compatible: bool = False
+    can_install: bool = False
+    missing_import: tuple[str, ...] = ()  # why "Install it for me" is not offered
+    installing: bool = False
+    progress: str = ""
 
     @field_validator("appsource_url", "solution_zip_url")
     @classmethod
@@ -244,49 +252,6 @@ def _xero_panel(data: SetupCardData) -> list[Json]:
     return items
 
 
-def _solution_panel(data: SetupCardData) -> list[Json]:
-    help_ = data.solution
-    items: list[Json] = [
-        text(
-            f"The sync writes to tables that come with our solution, **{SOLUTION_FRIENDLY_NAME}**, "
-            f"with a security role, **{SECURITY_ROLE_NAME}**. Install it in the Dynamics 365 "
-            "environment you will connect, in one of two ways:"
-        ),
-        text(
-            "1. **From Microsoft AppSource**: open the listing, choose **Get it now** and pick the environment."
-        ),
-    ]
-    if help_.appsource_url:
-        items.append(action_set([open_url("Open the AppSource listing", help_.appsource_url)]))
-    items.append(
-        text(
-            "2. **Import the solution file**: download the zip, then in Power Apps (make.powerapps.com) "
-            "go to **Solutions**, choose **Import solution** and pick the zip as it is (don't unzip it)."
-        )
-    )
-    if help_.solution_zip_url:
-        items.append(action_set([open_url("Download the solution zip", help_.solution_zip_url)]))
-    if help_.missing_privileges:
-        shown = help_.missing_privileges[:15]
-        more = len(help_.missing_privileges) - len(shown)
-        listing = [f"• {clip(p, 100)}" for p in shown] + ([f"• and {more} more"] if more else [])
-        items.append(
-            text(
-                f"Your Dynamics 365 user lacks these privileges. Ask an administrator to give you the "
-                f"**{SECURITY_ROLE_NAME}** security role:",
-                color="Warning",
-            )
-        )
-        items += plain_lines("\n".join(listing), size="Small")
-    items += _problem(data)
-    actions = [submit("Check again", CardVerb.SOLUTION_CHECK_AGAIN, setup_id=data.setup_id)]
-    if data.other_environments:
-        # Signed in already: this goes back to the choice of environment, not to a new sign-in.
-        actions.append(submit("Choose another environment", CardVerb.DYNAMICS_RETRY, setup_id=data.setup_id))
-    items.append(action_set(actions))
-    return items
-
-
 def _dynamics_panel(data: SetupCardData) -> list[Json]:
     items: list[Json] = []
     if data.dynamics_envs:
@@ -334,7 +299,7 @@ def _first_sync_panel(data: SetupCardData) -> list[Json]:
 
 _PANELS = {
     SetupStep.XERO: _xero_panel,
-    SetupStep.SOLUTION: _solution_panel,
+    SetupStep.SOLUTION: lambda data: solution_panel(data, _problem(data)),
     SetupStep.DYNAMICS: _dynamics_panel,
     SetupStep.SETTINGS: _settings_panel,
     SetupStep.FIRST_SYNC: _first_sync_panel,

@@ -17,6 +17,8 @@ class CardVerb(StrEnum):
     XERO_PICK_ORG = "xero_pick_org"
     VERIFY_CODE = "verify_code"
     SOLUTION_CHECK_AGAIN = "solution_check_again"
+    SOLUTION_INSTALL = "solution_install"  # "Install it for me" / "Upgrade it for me"
+    SOLUTION_CONTINUE = "solution_continue"  # keep the older, compatible version for now
     DYNAMICS_RETRY = "dynamics_retry"
     DYNAMICS_PICK_ENV = "dynamics_pick_env"
     # Settings form.
@@ -35,5 +37,6 @@ class CardVerb(StrEnum):
     RESUME_SYNC = "resume_sync"
     RECONNECT_XERO = "reconnect_xero"
     RECONNECT_DYNAMICS = "reconnect_dynamics"
+    SOLUTION_UPGRADE = "solution_upgrade"  # status card: upgrade our solution in the connection's environment
     # Error message card: run the command again.
     RETRY_COMMAND = "retry_command"

@@ -50,6 +50,11 @@ class SetupOptions:
     # Where the card sends people to get our solution (no button when empty).
     appsource_url: str = ""
     solution_zip_url: str = ""
+    # The solution this bot ships ("" = the one bot.solution builds from bot.sync.tables) and how the
+    # card's "Install it for me" follows an import (poll interval, and when to give up following it).
+    solution_version: str = ""
+    install_poll_seconds: float = 2.0
+    install_timeout_seconds: float = 900.0
     # Accept a Dynamics sign-in by the Teams user's own Entra account without a code (same tenant and
     # object id prove the browser user is them).
     trust_same_entra_account: bool = True

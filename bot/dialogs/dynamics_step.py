@@ -15,6 +15,7 @@ from typing import Any
 from bot.dialogs.kit import SetupKit
 from bot.dialogs.model import Done, DynamicsChoice, EnvOption, Mode, Phase, Provider, SetupState, StepResult
 from bot.dialogs.oauth_state import Binding
+from bot.dialogs.solution_step import SolutionStep
 from bot.errors import ConnectorError, OAuthFlowError
 from bot.storage.base import TokenKind
 from bot.sync.dataverse import DataverseClient
@@ -29,6 +30,7 @@ class DynamicsStep:
         self._kit = kit
         self._auth = kit.deps.dynamics_auth
         self._store = kit.deps.store
+        self.solution = SolutionStep(kit)
 
     async def authorize_url(self, binding: Binding) -> str:
         """Where `/oauth/dynamics/start` sends the browser: MSAL's flow, kept under MSAL's own state."""
@@ -57,7 +59,7 @@ class DynamicsStep:
         if self._kit.options.trust_same_entra_account and same_person:
             return state.but(problem=""), None, signed_in
         await self._kit.states.put_pending(state.setup_id, Provider.DYNAMICS, signed_in)
-        waiting, code = self._kit.await_code(state, Provider.DYNAMICS)
+        waiting, code = self._kit.await_code(state, Provider.DYNAMICS, account.username)
         return waiting, code, signed_in
 
     async def on_verified(self, turn: Turn, state: SetupState, secret: dict[str, Any]) -> StepResult:
@@ -99,16 +101,18 @@ class DynamicsStep:
         return await self.check(turn, state.but(dynamics=chosen, verification=None))
 
     async def check(self, turn: Turn, state: SetupState) -> SetupState:
-        """Our solution installed, every privilege held: on to the settings. Else say what is missing."""
+        """Our solution installed (and recent enough), every privilege held: on to the settings.
+        Else say what is missing and how to fix it."""
         env = state.dynamics
         if env is None:
             return await self._kit.fail(turn, state, Provider.DYNAMICS, "Choose an environment first.")
         dv = self._client(state.tokens_id, env)
         try:
             who = await dv.who_am_i()
-            installed = await dv.solution_installed()
-            missing = await dv.missing_privileges(who.user_id) if installed else []
-            user_tz = (await dv.user_timezone(who.user_id) or "") if installed and not missing else ""
+            view = await self.solution.inspect(dv, who.user_id, state.solution)
+            blocked_by_solution = SolutionStep.blocks(view)
+            missing = [] if blocked_by_solution else await dv.missing_privileges(who.user_id)
+            user_tz = "" if blocked_by_solution or missing else (await dv.user_timezone(who.user_id) or "")
         except ConnectorError as exc:
             log.info("checking environment %s failed: %s", env.env_id, type(exc).__name__)
             checking = state.but(
@@ -118,22 +122,28 @@ class DynamicsStep:
             )
             await self._kit.show(turn, checking)
             return checking
-        if not installed:
+        if state.solution.installing and blocked_by_solution:
+            # "Check again" while an import runs: keep following it.
+            view = view.model_copy(
+                update={k: getattr(state.solution, k) for k in ("async_operation_id", "import_job_id", "progress")}
+            )
+        if blocked_by_solution:
             blocked = state.but(
                 phase=Phase.SOLUTION_CHECK,
+                solution=view,
                 missing_privileges=(),
-                problem=f"Our solution isn't installed in {env.env_name} yet. Install it as shown, "
-                "then choose Check again.",
+                problem=SolutionStep.problem(view, env.env_name),
             )
         elif missing:
             blocked = state.but(
                 phase=Phase.SOLUTION_CHECK,
-                missing_privileges=tuple(missing),
+                solution=view,
+                missing_privileges=tuple(m.words for m in missing),
                 problem=f"Your Dynamics 365 user in {env.env_name} lacks {len(missing)} privilege(s) the sync needs.",
             )
         else:
             ready = env.model_copy(update={"user_id": who.user_id, "user_timezone": user_tz})
-            return state.but(phase=Phase.SETTINGS, dynamics=ready, missing_privileges=(), problem="")
+            return state.but(phase=Phase.SETTINGS, dynamics=ready, solution=view, missing_privileges=(), problem="")
         await self._kit.show(turn, blocked)
         return blocked
 
@@ -159,11 +169,12 @@ class DynamicsStep:
         except ConnectorError:
             return await self._kit.fail(turn, state, Provider.DYNAMICS, f"I couldn't check {env_name}.")
         if missing:
+            listing = "; ".join(m.words for m in missing[:10])
             return await self._kit.fail(
                 turn,
                 state,
                 Provider.DYNAMICS,
-                f"That user lacks {len(missing)} privilege(s) in {env_name}: {', '.join(missing[:10])}.",
+                f"That user lacks {len(missing)} privilege(s) in {env_name}: {listing}.",
             )
         # Proven and checked: only now replace the connection's sign-in.
         blob = await self._store.get_tokens(state.tokens_id, TokenKind.DYNAMICS)

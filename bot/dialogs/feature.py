@@ -34,6 +34,8 @@ SETUP_VERBS: tuple[CardVerb, ...] = (
     CardVerb.XERO_PICK_ORG,
     CardVerb.VERIFY_CODE,
     CardVerb.SOLUTION_CHECK_AGAIN,
+    CardVerb.SOLUTION_INSTALL,
+    CardVerb.SOLUTION_CONTINUE,
     CardVerb.DYNAMICS_RETRY,
     CardVerb.DYNAMICS_PICK_ENV,
 )

@@ -75,6 +75,9 @@ class Verification(_Model):
     code_hash: str
     expires_at: datetime
     attempts: int = 0
+    # What the sign-in would connect (Xero organisations, the Dynamics account), shown on the card
+    # before the code is typed: a swapped sign-in is seen before it is confirmed (issue 14).
+    signed_in_as: str = ""
 
 
 class OrgOption(_Model):
@@ -106,6 +109,26 @@ class DynamicsChoice(_Model):
     user_timezone: str = ""
 
 
+class SolutionView(_Model):
+    """Our solution in the chosen environment, as the solution step shows it."""
+
+    state: str = ""  # bot.sync.solution_install.SolutionState
+    installed: str = ""  # version in the environment ("" when missing)
+    shipped: str = ""  # version this bot ships
+    compatible: bool = False  # the sync can run on what is installed
+    can_install: bool = False  # the user holds the import privileges
+    missing_import: tuple[str, ...] = ()  # the import privileges the user lacks
+    # A running "Install it for me": the system job and import job to follow, and the last progress line.
+    async_operation_id: str = ""
+    import_job_id: str = ""
+    progress: str = ""
+    upgrade_declined: bool = False  # "Continue with version X" chosen
+
+    @property
+    def installing(self) -> bool:
+        return bool(self.async_operation_id)
+
+
 class SetupState(_Model):
     setup_id: str
     mode: Mode = Mode.NEW
@@ -132,6 +155,7 @@ class SetupState(_Model):
     dynamics_envs: tuple[EnvOption, ...] = ()
     dynamics: DynamicsChoice | None = None
     missing_privileges: tuple[str, ...] = ()
+    solution: SolutionView = SolutionView()
     started_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

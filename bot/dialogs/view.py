@@ -118,6 +118,15 @@ class SetupView:
                 appsource_url=self._options.appsource_url,
                 solution_zip_url=self._options.solution_zip_url,
                 missing_privileges=state.missing_privileges,
+                env_name=state.dynamics.env_name if state.dynamics else "",
+                state=state.solution.state,
+                installed_version=state.solution.installed,
+                shipped_version=state.solution.shipped,
+                compatible=state.solution.compatible,
+                can_install=state.solution.can_install,
+                missing_import=state.solution.missing_import,
+                installing=state.solution.installing,
+                progress=state.solution.progress,
             ),
             connection_id=state.connection_id if finished else "",
             connection_name=state.connection_name or _owner_note(state),
@@ -159,7 +168,15 @@ class SetupView:
                 step=SetupStep.DYNAMICS, state=StepState.DONE, detail=f"Connected to Dynamics 365: {env_name}"
             )
         elif state.phase is Phase.SOLUTION_CHECK:
-            what = "Privileges missing" if state.missing_privileges else "Not installed"
+            what = (
+                "Installing"
+                if state.solution.installing
+                else "Privileges missing"
+                if state.missing_privileges
+                else "Upgrade available"
+                if state.solution.state == "older"
+                else "Not installed"
+            )
             solution = StepStatus(step=SetupStep.SOLUTION, state=StepState.ATTENTION, detail=f"{what} in {env_name}")
             dynamics = StepStatus(step=SetupStep.DYNAMICS, detail=f"Signed in; environment {env_name}")
         else:
@@ -183,7 +200,12 @@ class SetupView:
     def _pending(step: SetupStep, state: SetupState, waiting_code: bool) -> StepStatus:
         if state.problem:
             return StepStatus(step=step, state=StepState.ATTENTION, detail="Needs another try")
-        return StepStatus(step=step, detail=WAITING_FOR_CODE if waiting_code else "")
+        if not waiting_code:
+            return StepStatus(step=step)
+        who = state.verification.signed_in_as if state.verification else ""
+        # What the sign-in would connect, before the code is typed: a swapped sign-in shows here.
+        detail = f"{WAITING_FOR_CODE} It would connect: {who}." if who else WAITING_FOR_CODE
+        return StepStatus(step=step, detail=detail)
 
     def settings_card(
         self,

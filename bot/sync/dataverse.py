@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bot.errors import AuthError, PermissionDenied, ProviderError, RateLimited
+from bot.errors import AuthError, ProviderError
 from bot.sync.dataverse_batch import (
     BatchRequest,
     BatchResponse,
@@ -32,14 +32,25 @@ from bot.sync.dataverse_batch import (
     guid,
     key_segment,
     odata_string,
+    without_key,
 )
-from bot.sync.http import RetryPolicy, error_for_status, send_with_retry
-from bot.sync.tables import CONNECTOR_USER_ROLE, SOLUTION_UNIQUE_NAME, Table
+from bot.sync.dataverse_errors import (
+    PROVIDER,
+    PreconditionFailed,
+    bulk_unsupported,
+    classify,
+    error_message,
+    worth_a_batch,
+)
+from bot.sync.dataverse_privileges import DEPTH_WORDS, MissingPrivilege, depth_of
+from bot.sync.http import RetryPolicy, send_with_retry
+from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES, SOLUTION_UNIQUE_NAME, Depth, Table
 from bot.sync.timezones import windows_to_iana
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "dynamics"
+__all__ = ["DEPTH_WORDS", "PROVIDER", "DataverseClient", "MissingPrivilege", "PreconditionFailed", "classify"]
+
 API_PATH = "/api/data/v9.2"
 # Sent on every call (DP:webapi/compose-http-requests-handle-errors); `If-None-Match: null` keeps
 # intermediaries from answering with a cached representation.
@@ -51,63 +62,6 @@ ODATA_HEADERS: dict[str, str] = {
 }
 UPSERT_MULTIPLE_MAX = 1000  # the documented starting point per call, and $batch's hard limit
 MAX_PAGE_SIZE = 5000
-# Service protection limits, by error code (DP:api-limits).
-_THROTTLE_PROBLEMS = {
-    "0x80072322": "requests",
-    "0x80072321": "execution_time",
-    "0x80072326": "concurrency",
-}
-
-
-class PreconditionFailed(ProviderError):
-    """412: a conditional write lost (`If-Match` ETag changed, or `If-None-Match: *` found the row)."""
-
-
-def error_message(body: Any, text: str = "") -> tuple[str, str]:
-    """(message, code) from `{"error": {"code", "message"}}`; the code is often empty."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("message") or "").strip(), str(error.get("code") or "").strip()
-    return text.strip()[:300], ""
-
-
-def classify(response: httpx.Response) -> ProviderError | None:
-    """Dataverse's statuses as the product's typed errors (None: success)."""
-    status = response.status_code
-    if status < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    message, code = error_message(body, response.text)
-    if status == 401:
-        return AuthError(
-            "Dynamics 365 no longer accepts this connection's sign-in" + (f": {message}" if message else ""),
-            reconnect_required=True,
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
-    if status == 403:
-        # PrivilegeDenied names the missing privilege: worth showing to the person who can grant it.
-        return PermissionDenied(
-            "Dynamics 365 denied access" + (f": {message}" if message else ""),
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
-    if status == 412:
-        return PreconditionFailed(
-            "Dynamics 365 refused a conditional write" + (f": {message}" if message else ""),
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
-    error = error_for_status(response, provider=PROVIDER, detail=message, code=code)
-    if isinstance(error, RateLimited):
-        error.problem = _THROTTLE_PROBLEMS.get(code.lower(), error.problem)
-    return error
 
 
 @dataclass(frozen=True)
@@ -121,7 +75,7 @@ class WhoAmI:
 class UpsertResult:
     key: dict[str, str]
     ok: bool
-    row_id: str | None = None  # known after a single upsert or a $batch, not after UpsertMultiple
+    row_id: str | None = None  # only when the service named the row by its GUID (never for key-form upserts)
     error: str = ""
     status: int | None = None
     code: str = ""
@@ -156,6 +110,8 @@ class DataverseClient:
         self.calls = 0
         # The service's recommended degree of parallelism (x-ms-dop-hint), once seen.
         self.dop_hint: int | None = None
+        # Tables for which the service refused UpsertMultiple as a message (not for their records).
+        self._no_bulk: set[str] = set()
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -203,7 +159,9 @@ class DataverseClient:
             self.dop_hint = int(hint)
         if response.status_code not in ok:
             raise ProviderError(
-                f"Dataverse answered {response.status_code} to {method}", provider=PROVIDER, status=response.status_code
+                f"Dataverse answered {response.status_code} to {method}",
+                provider=PROVIDER,
+                status=response.status_code,
             )
         return response
 
@@ -220,6 +178,21 @@ class DataverseClient:
     def _url(self, path: str) -> str:
         return f"{self.base}/{path}"
 
+    async def get_json(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET `{base}/{path}`: for readers of tables and system jobs outside our own."""
+        return await self._get_json(self._url(path), params)
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST an action (`ImportSolutionAsync`, ...) and return its response body ({} for 204)."""
+        response = await self._request("POST", self._url(path), json=body, ok=(200, 201, 204))
+        if not response.content:
+            return {}
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ProviderError("Dataverse answered something unreadable", provider=PROVIDER) from exc
+        return answer if isinstance(answer, dict) else {}
+
     # -- setup checks --------------------------------------------------------------------------------
 
     async def who_am_i(self) -> WhoAmI:
@@ -233,24 +206,43 @@ class DataverseClient:
     async def solution_installed(self, unique_name: str = SOLUTION_UNIQUE_NAME) -> bool:
         body = await self._get_json(
             self._url("solutions"),
-            {"$select": "solutionid,uniquename,version", "$filter": f"uniquename eq {odata_string(unique_name)}"},
+            {
+                "$select": "solutionid,uniquename,version",
+                "$filter": f"uniquename eq {odata_string(unique_name)}",
+            },
         )
         return any(
             str(row.get("uniquename", "")).lower() == unique_name.lower() for row in body.get("value", [])
         )
 
-    async def missing_privileges(self, user_id: str) -> list[str]:
-        """The connector role's privileges the user lacks (any depth counts), in the role's own order:
-        table by table, then Create, Read, Write, Append, Append To."""
+    async def held_privileges(self, user_id: str) -> dict[str, Depth]:
+        """Every privilege the user holds through their roles, by lower-cased name, at its deepest depth.
+
+        `RetrieveUserPrivileges` answers `RolePrivileges: [{PrivilegeName, Depth, PrivilegeId,
+        BusinessUnitId}]`, one entry per role that grants it (DP:webapi/reference/retrieveuserprivileges)."""
         body = await self._get_json(
             self._url(f"systemusers({guid(user_id)})/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()")
         )
-        held = {
-            str(p.get("PrivilegeName", "")).lower()
-            for p in body.get("RolePrivileges", [])
-            if isinstance(p, dict)
-        }
-        return [name for name in CONNECTOR_USER_ROLE.privileges if name.lower() not in held]
+        held: dict[str, Depth] = {}
+        for entry in body.get("RolePrivileges", []):
+            if not isinstance(entry, dict):
+                continue
+            name = str(entry.get("PrivilegeName", "")).lower()
+            depth = depth_of(entry.get("Depth"))
+            if name and depth is not None and (name not in held or depth.rank > held[name].rank):
+                held[name] = depth
+        return held
+
+    async def missing_privileges(self, user_id: str) -> list[MissingPrivilege]:
+        """The connector role's privileges the user lacks, or holds at too shallow a depth, in the
+        role's own order: table by table, then Create, Read, Write, Append, Append To."""
+        held = await self.held_privileges(user_id)
+        missing: list[MissingPrivilege] = []
+        for name, depth, privilege, table in REQUIRED_ROLE_PRIVILEGES:
+            have = held.get(name.lower())
+            if have is None or have.rank < depth.rank:
+                missing.append(MissingPrivilege(name, privilege, table.display_name, depth, have))
+        return missing
 
     async def user_timezone(self, user_id: str) -> str | None:
         """The user's Dynamics time zone as an IANA name; None if unset or unknown."""
@@ -304,47 +296,77 @@ class DataverseClient:
         return self._url(f"{table.entity_set}{key_segment(table, key)}")
 
     async def upsert(self, table: Table, key: dict[str, str], row: dict[str, Any]) -> str:
-        """Create or update the row with this alternate key; returns its id."""
-        response = await self._request("PATCH", self._row_url(table, key), json=row, ok=(200, 201, 204))
-        row_id = entity_id(response.headers)
-        if row_id is None and response.content:
-            # With `Prefer: return=representation` the row comes back instead of the header.
-            body = response.json()
+        """Create or update the row with this alternate key; returns its id.
+
+        The service answers an upsert by key with `OData-EntityId` in the *key* form, not the row's GUID
+        (DP:use-upsert-insert-update-record, "Use Web API"), so the id comes from the body of
+        `Prefer: return=representation` with `$select` of the primary key only, as that page advises
+        (201 when it created the row, 200 when it updated it)."""
+        response = await self._request(
+            "PATCH",
+            self._row_url(table, key),
+            params={"$select": table.primary_key},
+            json=without_key(table, key, row),
+            headers={"Prefer": "return=representation"},
+            ok=(200, 201, 204),
+        )
+        row_id: str | None = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
             if isinstance(body, dict) and body.get(table.primary_key):
-                row_id = str(body[table.primary_key])
+                row_id = str(body[table.primary_key]).lower()
+        # A proxy that drops the preference still answers 204; a GUID-form header is then good enough.
+        row_id = row_id or entity_id(response.headers)
         if row_id is None:
             raise ProviderError(
-                f"Dataverse did not say which {table.logical_name} row it wrote", provider=PROVIDER
+                f"Dataverse did not return the id of the {table.logical_name} row it wrote", provider=PROVIDER
             )
         return row_id
 
     async def upsert_many(
         self, table: Table, rows: Sequence[tuple[dict[str, str], dict[str, Any]]]
     ) -> list[UpsertResult]:
-        """Upsert every row: one UpsertMultiple per 1,000. A chunk refused as a whole (400: one bad
-        record fails them all) is sent again as a continue-on-error $batch, so the good rows land
-        and each bad one carries its own error."""
+        """Upsert every row: one UpsertMultiple per 1,000 (DP:bulk-operations).
+
+        A chunk refused as a whole (standard tables are all-or-nothing: one bad record fails them all)
+        is sent again as a continue-on-error $batch, so the good rows land and each bad one carries its
+        own error. The same happens when the service does not offer UpsertMultiple for the table
+        (404/405/501, or a 400 saying the message is not supported): then the client remembers it and
+        goes straight to $batch for the rest of its life, so a run never pays for both. Sign-in,
+        permission and throttling refusals are not the records' fault and end the write."""
         results: list[UpsertResult] = []
         for start in range(0, len(rows), UPSERT_MULTIPLE_MAX):
             chunk = rows[start : start + UPSERT_MULTIPLE_MAX]
+            if table.logical_name in self._no_bulk:
+                results += await self._upsert_batch(table, chunk)
+                continue
             try:
                 await self._upsert_multiple(table, chunk)
             except ProviderError as exc:
-                if exc.status != 400 or type(exc) is not ProviderError:
+                if not worth_a_batch(exc):
                     raise
+                if bulk_unsupported(exc):
+                    self._no_bulk.add(table.logical_name)
                 log.info(
                     "UpsertMultiple of %d %s rows refused (%s); retrying them one by one in a $batch",
-                    len(chunk), table.logical_name, exc.code or exc.status,
+                    len(chunk),
+                    table.logical_name,
+                    exc.code or exc.status,
                 )
                 results += await self._upsert_batch(table, chunk)
             else:
                 results += [UpsertResult(key=key, ok=True) for key, _ in chunk]
         return results
 
-    async def _upsert_multiple(self, table: Table, chunk: Sequence[tuple[dict[str, str], dict[str, Any]]]) -> None:
+    async def _upsert_multiple(
+        self, table: Table, chunk: Sequence[tuple[dict[str, str], dict[str, Any]]]
+    ) -> None:
         targets = [
             {
-                **row,
+                **without_key(table, key, row),
                 "@odata.type": f"Microsoft.Dynamics.CRM.{table.logical_name}",
                 "@odata.id": f"{table.entity_set}{key_segment(table, key)}",
             }
@@ -359,7 +381,10 @@ class DataverseClient:
     async def _upsert_batch(
         self, table: Table, chunk: Sequence[tuple[dict[str, str], dict[str, Any]]]
     ) -> list[UpsertResult]:
-        requests = [BatchRequest("PATCH", self._row_url(table, key), body=row) for key, row in chunk]
+        requests = [
+            BatchRequest("PATCH", self._row_url(table, key), body=without_key(table, key, row))
+            for key, row in chunk
+        ]
         content_type, body = encode_batch(requests)
         response = await self._request(
             "POST",
@@ -372,7 +397,9 @@ class DataverseClient:
             answers = decode_batch(response.headers.get("content-type", ""), response.content)
         except ValueError as exc:
             raise ProviderError("Dataverse answered a $batch unreadably", provider=PROVIDER) from exc
-        return [_batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)]
+        return [
+            _batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)
+        ]
 
 
 def _batch_result(key: dict[str, str], answer: BatchResponse | None) -> UpsertResult:

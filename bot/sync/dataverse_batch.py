@@ -21,9 +21,7 @@ from urllib.parse import quote
 from bot.sync.tables import ColumnType, Table
 
 CRLF = "\r\n"
-_ENTITY_ID = re.compile(
-    r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)$"
-)
+_ENTITY_ID = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)$")
 
 
 def guid(value: str) -> str:
@@ -201,3 +199,19 @@ def _parse_http_response(content: str) -> BatchResponse:
         headers=headers,
         body=body.strip("\r\n"),
     )
+
+
+def without_key(table: Table, key: dict[str, str], row: dict[str, Any]) -> dict[str, Any]:
+    """The row without the alternate key's own data.
+
+    DP:use-upsert-insert-update-record, "Guidance for composing requests": "When you use alternate keys to
+    identify a record, don't include the alternate key data in the portion of the request that represents
+    the data to save." The service copies the key values from the URL (or `@odata.id`) into a new row, and
+    ignores them for an existing one. A lookup in the key is its `<navigation property>@odata.bind`."""
+    drop: set[str] = set()
+    for name in key:
+        column = table.column(name)
+        drop.add(name)
+        if column.type is ColumnType.LOOKUP:
+            drop.add(f"{column.navigation_property}@odata.bind")
+    return {name: value for name, value in row.items() if name not in drop}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.dialogs import SetupOptions
 from bot.storage.base import Connection, TokenKind
-from bot.sync.tables import CONNECTOR, CONNECTOR_USER_ROLE
+from bot.sync.tables import CONNECTOR, REQUIRED_ROLE_PRIVILEGES
 from sandbox.entra import CAROL, DAVE
 from sandbox.xero.seed import NZ_TENANT_ID
 from tests.scenario.botharness import ALICE, BOB, BotHarness, SetupRun, open_bot, start_setup
@@ -161,8 +161,10 @@ async def test_missing_solution_then_installed(bot: BotHarness) -> None:
     await run.click("Use this environment", {"environment_id": test_env["value"]})
     card = await run.card_with("Our solution isn't installed in Contoso Test yet")
     assert card.has_action("Check again")
+    assert card.has_action("Install it for me")  # alice is a System Administrator of Contoso Test
     assert "Import solution" in card.card_text
-    assert "AppSource" in card.card_text
+    assert card.has_action("Download the solution zip")
+    assert card.has_action("Open the AppSource listing")
     await run.click("Check again")
     await run.card_with("Our solution isn't installed in Contoso Test yet")
     assert await bot.store.list_connections() == []
@@ -180,10 +182,10 @@ async def test_missing_privileges_are_listed(bot: BotHarness) -> None:
     page = await run.sign_in_dynamics(CAROL.upn, CAROL.password)
     assert page.code, "Carol is not the Teams user: the sign-in must be confirmed with the code"
     await run.say(page.code)
-    card = await run.card_with("lacks 25 privilege(s)")
-    shown = CONNECTOR_USER_ROLE.privileges[:15]
-    assert all(name in card.card_text for name in shown)
-    assert "and 10 more" in card.card_text
+    card = await run.card_with(f"lacks {len(REQUIRED_ROLE_PRIVILEGES)} privilege(s)")
+    assert "Create on Xero Connector at User level" in card.card_text
+    assert "Read on Xero Connector at Organization level" in card.card_text
+    assert f"and {len(REQUIRED_ROLE_PRIVILEGES) - 15} more" in card.card_text
     assert card.has_action("Check again")
     assert await bot.store.list_connections() == []
 
