@@ -8,6 +8,10 @@ Endpoints (tenant = `organizations`, `common`, a tenant GUID or domain):
     POST /{tenant}/login, /{tenant}/consent              the forms of those pages
     POST /{tenant}/oauth2/v2.0/token                     authorization_code (PKCE) and refresh_token grants
 Control (JSON, for `make run` and browser tests) under /_sandbox/entra/.
+
+`pages_app` serves the pages a person's browser visits (authorize, login, consent) on their own; the
+caller may serve it over plain http on localhost and call `set_pages_url`, so that those pages open
+without a certificate warning while everything MSAL calls stays on https (see README.md, "Two origins").
 """
 
 from __future__ import annotations
@@ -60,7 +64,10 @@ class EntraSandbox:
         self.apps: dict[str, AppRegistration] = {CONNECTOR_APP.client_id: CONNECTOR_APP}
         self.redirect_uris: set[str] = set()
         self.requests: list[EntraRequest] = []
+        # Where the discovery document sends browsers (authorization_endpoint); None: base_url.
+        self.pages_base_url: str | None = None
         self.app = web.Application(middlewares=[self._record])
+        self.pages_app = web.Application(middlewares=[self._record])
         self._routes()
 
     # Set-up ----------------------------------------------------------------------------------------------
@@ -70,6 +77,16 @@ class EntraSandbox:
             logger.warning("MSAL only accepts an https authority; %s will not work with it", url)
         self.base_url = url.rstrip("/")
         self.state.issuer_base = self.base_url
+
+    def set_pages_url(self, url: str) -> None:
+        """Send browsers to `url` (where `pages_app` is served) instead of the TLS origin.
+
+        Plain http only on a loopback host: browsers treat http://localhost and http://127.0.0.1 as
+        secure contexts and show no warning there, while anywhere else a password would go in clear."""
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+            raise ValueError("the sign-in pages may use http only on localhost")
+        self.pages_base_url = url.rstrip("/")
 
     def register_redirect_uri(self, uri: str) -> None:
         parts = urlsplit(uri)
@@ -133,10 +150,13 @@ class EntraSandbox:
         r.add_get("/common/discovery/instance", self._instance_discovery)
         r.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid_configuration)
         r.add_get("/{tenant}/discovery/v2.0/keys", self._keys)
-        r.add_get("/{tenant}/oauth2/v2.0/authorize", sign_in.authorize)
-        r.add_post("/{tenant}/login", sign_in.login)
-        r.add_post("/{tenant}/consent", sign_in.consent)
         r.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        # The pages are on both origins: the TLS one as in Entra, the http one for browsers when set.
+        # Their forms post to relative paths, so a sign-in stays on the origin it started on.
+        for router in (r, self.pages_app.router):
+            router.add_get("/{tenant}/oauth2/v2.0/authorize", sign_in.authorize)
+            router.add_post("/{tenant}/login", sign_in.login)
+            router.add_post("/{tenant}/consent", sign_in.consent)
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -180,6 +200,10 @@ class EntraSandbox:
                 return web.json_response(errors.unknown_tenant(segment).body(self.clock.now()), status=400)
             path, issuer_tenant, region = tenant.id, tenant.id, "OC"
         base = f"{self.base_url}/{path}"
+        # MSAL builds the auth URL from this field as given (msal/application.py
+        # initiate_auth_code_flow) and checks the scheme only of the authority and token_endpoint
+        # (msal/authority.py canonicalize): the browser's page may be on another origin.
+        pages = f"{self.pages_base_url or self.base_url}/{path}"
         return web.json_response({
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -191,7 +215,7 @@ class EntraSandbox:
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "issuer": f"{self.base_url}/{issuer_tenant}/v2.0",
             "request_uri_parameter_supported": False,
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "authorization_endpoint": f"{pages}/oauth2/v2.0/authorize",
             "code_challenge_methods_supported": ["plain", "S256"],
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
@@ -262,6 +286,7 @@ class EntraSandbox:
 
 
 _NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def _correlation(request: web.Request) -> str | None:

@@ -5,9 +5,11 @@ ports, and a fresh browser context. Every step leaves a screenshot under tests/e
 with `timings.txt`; on failure the bot's and the Playground's logs, the browser console and the page's
 HTML are kept there too.
 
-When Chromium, Node.js, the Playground or Playwright is missing the tests are skipped with the reason
-(printed at the end of the run); with E2E_REQUIRED=1 (CI) they fail instead, so they can never be
-silently absent where they are meant to run.
+They run wherever the suite runs: when Chromium, Node.js or the Playground is missing each of them
+fails with one line saying what is missing and how to install it (`make test` installs them where it
+can, and stops before pytest with that line where it cannot). The only way to leave them out is to
+say so: with `E2E=0` their modules are not collected and the summary says "end-to-end tests not run:
+E2E=0", so they are never silently absent.
 """
 
 from __future__ import annotations
@@ -39,6 +41,21 @@ CHROMIUM_ARGS = [
 _LOCAL = re.compile(r"^(?:https?|wss?)://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?(?:/|$)")
 _FAILED = pytest.StashKey[bool]()
 _SKIPS: list[str] = []
+_HERE = Path(__file__).resolve().parent
+_LEFT_OUT: list[str] = []  # test modules not collected because of E2E=0
+
+
+def opted_out() -> bool:
+    """`E2E=0` (or false/no/off): the person running the suite chose to leave these tests out."""
+    return os.environ.get("E2E", "").strip().lower() in ("0", "false", "no", "off")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Not even imported: a machine that opted out may lack Playwright's browser-side pieces.
+    if opted_out() and collection_path.parent == _HERE and collection_path.name.startswith("test_"):
+        _LEFT_OUT.append(collection_path.name)
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -54,7 +71,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say loudly that the end-to-end tests did not run, and why (-q hides skip reasons)."""
-    if _SKIPS:
+    if _LEFT_OUT or (_SKIPS and opted_out()):
+        terminalreporter.write_sep("!", "end-to-end tests not run: E2E=0")
+    elif _SKIPS:
         terminalreporter.section("end-to-end tests skipped", sep="!")
         for line in dict.fromkeys(_SKIPS):
             terminalreporter.write_line(line)
@@ -62,12 +81,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def e2e_ready() -> None:
+    if opted_out():  # a module named on the command line is collected even with E2E=0
+        pytest.skip("E2E=0")
     reason = missing_tools()
-    if reason is None:
-        return
-    if os.environ.get("E2E_REQUIRED", "").strip() not in ("", "0"):
-        pytest.fail(f"E2E_REQUIRED is set but the e2e tests cannot run: {reason}", pytrace=False)
-    pytest.skip(f"e2e: {reason}")
+    if reason is not None:
+        pytest.fail(f"the end-to-end tests cannot run: {reason}; or opt out with E2E=0", pytrace=False)
 
 
 @pytest.fixture
@@ -145,8 +163,10 @@ def e2e(
     console: list[str] = []
     context = browser.new_context(
         viewport={"width": 1280, "height": 900},
-        # The Entra sandbox serves TLS from its own local CA, which this throwaway profile doesn't trust.
-        ignore_https_errors=True,
+        # Certificate errors count, as in a person's browser: the Entra sandbox's TLS comes from a local
+        # CA this profile does not trust, so the pages a browser opens must be served without it
+        # (sandbox/entra/README.md, "Two origins"). Every setup these tests walk proves that they are.
+        ignore_https_errors=False,
         locale="en-GB",
         timezone_id="Europe/London",
     )

@@ -92,11 +92,14 @@ def connect_xero(conv: Conversation, choices: Choices) -> Locator:
     return card
 
 
-def connect_dynamics(conv: Conversation, choices: Choices) -> Locator:
+def connect_dynamics(conv: Conversation, choices: Choices, *, solution_installed: bool = True) -> Locator:
     card = conv.card(SETUP_CARD)
     link = card.get_by_role("link", name="Connect to Dynamics 365")
     expect(link).to_be_visible(timeout=STEP_TIMEOUT_MS)
     with conv.popup(card, "Connect to Dynamics 365") as window:
+        # Entra's sign-in page, opened as a person's browser would: over http on the loopback, with
+        # no certificate to distrust (a certificate error would stop here, on Chromium's error page).
+        expect(window).to_have_url(re.compile(r"^http://(127\.0\.0\.1|localhost):\d+/[^/]+/oauth2/v2\.0/authorize\?"))
         window.get_by_label("Username").fill(ALICE.upn)
         window.get_by_label("Password").fill(ALICE.password)
         conv.steps.shot(window, "Entra sandbox: sign in")
@@ -113,8 +116,25 @@ def connect_dynamics(conv: Conversation, choices: Choices) -> Locator:
     conv.shot("pick the Dynamics 365 environment")
     conv.click(card, "Use this environment")
     card = conv.card(SETUP_CARD)
+    if not solution_installed:
+        return card  # the solution step comes first (see install_solution_for_me)
     _step_done(card, "Connect to Dynamics 365", choices.env_name)
     conv.shot("Dynamics 365 connected")
+    return card
+
+
+def install_solution_for_me(conv: Conversation, choices: Choices) -> Locator:
+    """The environment lacks our solution: press "Install it for me", watch the progress, carry on."""
+    card = conv.card(SETUP_CARD)
+    expect(card).to_contain_text("isn't installed in " + choices.env_name, timeout=STEP_TIMEOUT_MS)
+    expect(card.get_by_role("button", name="Install it for me")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    conv.shot("solution step: install it for me")
+    conv.click(card, "Install it for me")
+    expect(conv.card(SETUP_CARD)).to_contain_text(re.compile(r"Installing"), timeout=STEP_TIMEOUT_MS)
+    conv.shot("solution step: installing, with progress")
+    card = conv.card(SETUP_CARD)
+    _step_done(card, "Connect to Dynamics 365", choices.env_name)
+    conv.shot("solution installed, Dynamics 365 connected")
     return card
 
 

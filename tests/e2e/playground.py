@@ -6,6 +6,8 @@ What this page needs that a plain Playwright script would get wrong (learnt on P
 - `Action.OpenUrl` buttons have the role "link"; Submit and Execute buttons the role "button".
 - In a channel a message reaches the bot only with an @mention picked from the typeahead; each post
   is a thread (a `role=group`, newest on top) and replies, proactive ones too, go into the thread.
+- A group chat ("Group Chat": `conversationType: groupChat`, several people) also needs the @mention,
+  as in Teams; its messages are one list, oldest first, like a personal chat.
 - The left pane repeats the last message of each chat, so texts are looked for outside it.
 """
 
@@ -149,6 +151,15 @@ class PersonalChat(Conversation):
         editor.press("Enter")
 
 
+class GroupChat(Conversation):
+    def send(self, text: str) -> None:
+        """@mention the bot, then the text: without the mention the bot never sees the message."""
+        editor = self.page.locator(EDITOR).last
+        mention(self.page, editor)
+        editor.press_sequentially(f" {text}")
+        editor.press("Enter")
+
+
 class Thread(Conversation):
     """One thread of a channel: the post that started it and every reply under it."""
 
@@ -225,6 +236,12 @@ class PlaygroundPage:
         self.page.get_by_role("treeitem", name="Personal Chat").click()
         self.page.locator(EDITOR).last.wait_for(timeout=STEP_TIMEOUT_MS)
         return PersonalChat(self.page, self.steps)
+
+    def group_chat(self) -> GroupChat:
+        # The item's name starts with the members' initials (its avatar), then "Group Chat".
+        self.page.get_by_role("treeitem", name=re.compile(r"Group Chat$")).click()
+        self.page.locator(EDITOR).last.wait_for(timeout=STEP_TIMEOUT_MS)
+        return GroupChat(self.page, self.steps)
 
     def channel(self, name: str = "General") -> Channel:
         self.page.get_by_role("treeitem", name=f"My Team - {name}").click()

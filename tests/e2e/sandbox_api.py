@@ -39,6 +39,13 @@ class Sandboxes:
 
     # -- Dataverse -----------------------------------------------------------------------------------
 
+    def import_timing(self, seconds: float) -> None:
+        """How long a solution import runs in the Dataverse sandbox (sandbox clock)."""
+        self._post(f"{self._product.dataverse_url}/_sandbox/dataverse/import-timing", {"import_seconds": seconds})
+
+    def solution_versions(self, env: str) -> list[str]:
+        return [str(r["version"]) for r in self.rows(env, "solutions") if r.get("uniquename") == "XeroDynamicsConnector"]
+
     def rows(self, env: str, entity_set: str) -> list[dict[str, Any]]:
         data = self._get(
             f"{self._product.dataverse_url}/_sandbox/dataverse/rows/{quote(env)}/{quote(entity_set)}"

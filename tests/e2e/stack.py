@@ -64,18 +64,22 @@ def _stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
         proc.wait(5)
 
 
+# What `make test` installs for these tests where it can (as root, with apt-get).
+APT_PACKAGES = "chromium chromium-driver fonts-dejavu-core fonts-noto-color-emoji"
+
+
 def missing_tools() -> str | None:
-    """Why the e2e tests cannot run here, or None when everything they need is installed."""
+    """What the e2e tests lack here and how to install it, in one line; None when nothing is missing."""
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
-        return "Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+        return f"Chromium is not installed: install it with `sudo apt-get install {APT_PACKAGES}`"
     if not shutil.which("node"):
-        return "Node.js is not installed (needed by the Agents Playground; .ci/run installs it)"
+        return "Node.js (20+) is not installed, which the Agents Playground needs: `sudo apt-get install nodejs npm`"
     if not PLAYGROUND_BIN.exists():
         return f"the Agents Playground is not installed: run `npm install` in {PLAYGROUND_BIN.parents[2]}"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Playwright for Python is not installed in this environment (pip install playwright)"
+        return "Playwright for Python is not installed: `pip install -e '.[dev]'` (or `make test`) installs it"
     return None
 
 
@@ -94,6 +98,7 @@ class Product:
     port: int = field(default_factory=free_port)
     xero_port: int = field(default_factory=free_port)
     entra_port: int = field(default_factory=free_port)
+    entra_pages_port: int = field(default_factory=free_port)
     dataverse_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -110,6 +115,11 @@ class Product:
         return f"https://localhost:{self.entra_port}"
 
     @property
+    def entra_pages_url(self) -> str:
+        """Entra's sign-in pages, as the browser sees them: plain http on the loopback, no certificate."""
+        return f"http://127.0.0.1:{self.entra_pages_port}"
+
+    @property
     def dataverse_url(self) -> str:
         return f"http://127.0.0.1:{self.dataverse_port}"
 
@@ -121,6 +131,7 @@ class Product:
             PUBLIC_BASE_URL=self.bot_url,
             SANDBOX_XERO_PORT=str(self.xero_port),
             SANDBOX_ENTRA_PORT=str(self.entra_port),
+            SANDBOX_ENTRA_PAGES_PORT=str(self.entra_pages_port),
             SANDBOX_DATAVERSE_PORT=str(self.dataverse_port),
             DATA_DIR=str(self.data_dir),
             PLAYGROUND="0",
@@ -142,7 +153,7 @@ class Product:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        ports = [self.xero_port, self.entra_port, self.dataverse_port, self.port]
+        ports = [self.xero_port, self.entra_port, self.entra_pages_port, self.dataverse_port, self.port]
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -225,3 +236,11 @@ class Playground:
 
     def stop(self) -> None:
         _stop(self.proc)
+
+
+if __name__ == "__main__":
+    # `make test` asks this before the suite: one line and exit code 1 when the e2e tests cannot run.
+    missing = missing_tools()
+    if missing is not None:
+        sys.stderr.write(f"the end-to-end tests cannot run: {missing}; or opt out with `E2E=0 make test`\n")
+        raise SystemExit(1)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="e2e: Playwright for Python is not installed")
-
 from playwright.sync_api import expect
 
 from sandbox.xero.seed import NZ_ORG_NAME, NZ_TENANT_ID

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="e2e: Playwright for Python is not installed")
-
 from playwright.sync_api import Locator, expect
 
 from sandbox.xero.seed import AU_ORG_NAME, AU_TENANT_ID
