@@ -1,4 +1,4 @@
-"""api.xero.com/api.xro/2.0: Accounts, TaxRates, BrandingThemes and Organisation (GET only).
+"""api.xero.com/api.xro/2.0: Accounts, TaxRates, BrandingThemes, TrackingCategories and Organisation (GET only).
 
 Checks run in the order Xero's gateway appears to apply them: bearer token (401), xero-tenant-id
 (403), scope (401 AuthorizationUnsuccessful), then limits (429). Paths and parameter names are
@@ -27,6 +27,7 @@ from sandbox.xero.limits import RateLimiter
 from sandbox.xero.orgs import Org
 from sandbox.xero.query import QueryError, apply_order, compile_where
 from sandbox.xero.resources import ACCOUNT_FIELDS, TAX_RATE_FIELDS, Kind, Record
+from sandbox.xero.tracking import CATEGORY_FIELDS, UnknownTracking
 
 API_PREFIX = "/api.xro/2.0/"
 
@@ -152,6 +153,8 @@ class AccountingApi:
                     raise _not_found()
                 return "BrandingThemes", [theme]
             return "BrandingThemes", sorted(org.themes.values(), key=lambda t: (t["SortOrder"], t["Name"]))
+        if name == "trackingcategories":
+            return "TrackingCategories", self._tracking(org, key, request)
         if name == "organisation" and key is None:
             return "Organisations", [org.organisation]
         raise _not_found()
@@ -167,3 +170,17 @@ class AccountingApi:
         if since is not None:
             records = [r for r in records if r["UpdatedDateUTC"] >= since]
         return _select(records, request.query, ACCOUNT_FIELDS, "Account", account_order)
+
+    def _tracking(self, org: Org, key: str | None, request: web.Request) -> list[Record]:
+        """`includeArchived=true` adds ARCHIVED categories and options (spec: getTrackingCategories);
+        one category by id is returned whatever its status (spec: getTrackingCategory)."""
+        if key is not None:
+            try:
+                org.tracking.category(key)
+            except UnknownTracking:
+                raise _not_found() from None
+            return [c for c in org.tracking.read(include_archived=True) if c["TrackingCategoryID"] == key.lower()]
+        include = (_param(request.query, "includearchived") or "").strip().lower() == "true"
+        records = org.tracking.read(include_archived=include)
+        return _select(records, request.query, CATEGORY_FIELDS, "TrackingCategory",
+                       lambda r: r["Name"].casefold())

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sandbox.xero.orgs import UnknownObject
 from sandbox.xero.resources import XeroValidationError
+from sandbox.xero.tracking import UnknownTracking
 
 if TYPE_CHECKING:
     from sandbox.xero.sandbox import XeroSandbox
@@ -42,7 +43,7 @@ def _guard(handler: Handler) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except UnknownObject as exc:
+        except (UnknownObject, UnknownTracking) as exc:
             return _json({"error": str(exc.args[0] if exc.args else exc)}, 404)
         except KeyError as exc:
             return _json({"error": f"missing field {exc}"}, 400)
@@ -113,6 +114,36 @@ def add_control_routes(app: web.Application, sandbox: XeroSandbox, prefix: str) 
     async def list_themes(request: web.Request) -> web.Response:
         return _json(s.branding_themes(request.match_info["tenant"]))
 
+    async def list_tracking(request: web.Request) -> web.Response:
+        return _json(s.tracking_categories(request.match_info["tenant"]))
+
+    async def add_tracking(request: web.Request) -> web.Response:
+        category_id = s.add_tracking_category(request.match_info["tenant"], **await _body(request))
+        return _json({"TrackingCategoryID": category_id}, 201)
+
+    async def update_tracking(request: web.Request) -> web.Response:
+        s.update_tracking_category(request.match_info["tenant"], request.match_info["id"], **await _body(request))
+        return _json({"ok": True})
+
+    async def delete_tracking(request: web.Request) -> web.Response:
+        s.delete_tracking_category(request.match_info["tenant"], request.match_info["id"])
+        return _json({"ok": True})
+
+    async def add_option(request: web.Request) -> web.Response:
+        m = request.match_info
+        option_id = s.add_tracking_option(m["tenant"], m["id"], **await _body(request))
+        return _json({"TrackingOptionID": option_id}, 201)
+
+    async def update_option(request: web.Request) -> web.Response:
+        m = request.match_info
+        s.update_tracking_option(m["tenant"], m["id"], m["option"], **await _body(request))
+        return _json({"ok": True})
+
+    async def delete_option(request: web.Request) -> web.Response:
+        m = request.match_info
+        s.delete_tracking_option(m["tenant"], m["id"], m["option"])
+        return _json({"ok": True})
+
     async def generate_org(request: web.Request) -> web.Response:
         body = await _body(request)
         return _json({"tenantId": s.generate_org(**body)}, 201)
@@ -179,6 +210,13 @@ def add_control_routes(app: web.Application, sandbox: XeroSandbox, prefix: str) 
         ("POST", t + "/branding-themes", add_theme),
         ("PATCH", t + "/branding-themes/{id}", update_theme),
         ("DELETE", t + "/branding-themes/{id}", delete_theme),
+        ("GET", t + "/tracking-categories", list_tracking),
+        ("POST", t + "/tracking-categories", add_tracking),
+        ("PATCH", t + "/tracking-categories/{id}", update_tracking),
+        ("DELETE", t + "/tracking-categories/{id}", delete_tracking),
+        ("POST", t + "/tracking-categories/{id}/options", add_option),
+        ("PATCH", t + "/tracking-categories/{id}/options/{option}", update_option),
+        ("DELETE", t + "/tracking-categories/{id}/options/{option}", delete_option),
         ("POST", prefix + "/orgs", generate_org),
         ("POST", prefix + "/faults/fail", fail),
         ("POST", prefix + "/faults/drop", drop),

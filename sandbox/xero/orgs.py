@@ -1,4 +1,5 @@
-"""One Xero organisation's settings: its Organisation record, chart of accounts, tax rates, themes.
+"""One Xero organisation's settings: its Organisation record, chart of accounts, tax rates, themes,
+tracking categories (`tracking.py`).
 
 Every change goes through the validating builders in `resources`, so the control API cannot create
 data the real API could not return. Deleted accounts disappear from every read, as in Xero.
@@ -21,6 +22,7 @@ from sandbox.xero.resources import (
     build_theme,
     normalise,
 )
+from sandbox.xero.tracking import Tracking
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://sandbox.invalid/xero")
 
@@ -49,6 +51,10 @@ class Org:
     # casefolded Name / Code -> AccountID, so uniqueness checks stay cheap on 5,000-account charts
     _names: dict[str, str] = field(default_factory=dict)
     _codes: dict[str, str] = field(default_factory=dict)
+    tracking: Tracking = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracking = Tracking(self._next_id)
 
     def _next_id(self, kind: str) -> str:
         self._serial += 1

@@ -208,6 +208,44 @@ class XeroSandbox:
     def delete_branding_theme(self, tenant_id: str, theme_id: str) -> None:
         self.org(tenant_id).delete_theme(theme_id)
 
+    # Tracking categories (sandbox/xero/tracking.py has the rules and the limits)
+
+    def add_tracking_category(self, tenant_id: str, **fields: Any) -> str:
+        """`Name`, optional `Status` and `Options` ([{"Name", "Status"?}]); returns the TrackingCategoryID."""
+        return self.org(tenant_id).tracking.add_category(fields)
+
+    def update_tracking_category(self, tenant_id: str, category_id: str, **fields: Any) -> None:
+        """Rename (`Name`) or change `Status` (ARCHIVED, or ACTIVE again within the limit of two)."""
+        self.org(tenant_id).tracking.update_category(category_id, fields)
+
+    def rename_tracking_category(self, tenant_id: str, category_id: str, name: str) -> None:
+        self.update_tracking_category(tenant_id, category_id, Name=name)
+
+    def archive_tracking_category(self, tenant_id: str, category_id: str) -> None:
+        self.update_tracking_category(tenant_id, category_id, Status="ARCHIVED")
+
+    def delete_tracking_category(self, tenant_id: str, category_id: str) -> None:
+        """Gone from every read, with its options."""
+        self.org(tenant_id).tracking.delete_category(category_id)
+
+    def add_tracking_option(self, tenant_id: str, category_id: str, **fields: Any) -> str:
+        return self.org(tenant_id).tracking.add_option(category_id, fields)
+
+    def update_tracking_option(self, tenant_id: str, category_id: str, option_id: str, **fields: Any) -> None:
+        self.org(tenant_id).tracking.update_option(category_id, option_id, fields)
+
+    def rename_tracking_option(self, tenant_id: str, category_id: str, option_id: str, name: str) -> None:
+        self.update_tracking_option(tenant_id, category_id, option_id, Name=name)
+
+    def archive_tracking_option(self, tenant_id: str, category_id: str, option_id: str) -> None:
+        self.update_tracking_option(tenant_id, category_id, option_id, Status="ARCHIVED")
+
+    def delete_tracking_option(self, tenant_id: str, category_id: str, option_id: str) -> None:
+        self.org(tenant_id).tracking.delete_option(category_id, option_id)
+
+    def tracking_categories(self, tenant_id: str, *, include_archived: bool = True) -> list[dict[str, Any]]:
+        return self._parsed(self.org(tenant_id).tracking.read(include_archived=include_archived))
+
     # What the API would return (parsed as a client would, decimals as Decimal)
 
     @staticmethod

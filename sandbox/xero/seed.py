@@ -182,7 +182,20 @@ def build_org(tenant_id: str, name: str, country: str, *, accounts: int | None =
             theme["LogoUrl"] = logo
         org.add_theme(theme, now=created + timedelta(days=order * 40, seconds=order * 17),
                       theme_id=stable_id(tenant_id, "theme", theme_name))
+    for category, options in TRACKING:
+        category_id = org.tracking.add_category({"Name": category},
+                                                category_id=stable_id(tenant_id, "tracking", category))
+        for option, status in options:
+            org.tracking.add_option(category_id, {"Name": option, "Status": status},
+                                    option_id=stable_id(tenant_id, "tracking", category, option))
     return org
+
+
+# Two categories, the most Xero allows active at once; one option archived (it stays on old invoices).
+TRACKING: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Region", (("North", "ACTIVE"), ("South", "ACTIVE"), ("Central", "ARCHIVED"))),
+    ("Department", (("Sales", "ACTIVE"), ("Operations", "ACTIVE"))),
+)
 
 
 _PADDING_KINDS = [
