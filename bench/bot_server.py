@@ -6,12 +6,16 @@
 
 Both listen on 127.0.0.1 on a free port, say `{"ready": true, "port": N}` on stdout, and stop when
 told `{"op": "quit"}` (bench.common.Child).
+
+`BENCH_PROFILE=/tmp/bot.prof` (in the bench's environment) runs the product server under cProfile and
+writes its statistics there on exit: where a turn's CPU goes (`python -m pstats /tmp/bot.prof`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 from urllib.parse import quote
@@ -57,10 +61,15 @@ def bare_app() -> web.Application:
 
 
 async def product_app() -> web.Application:
-    from app import create_app
+    from app import BOT_APP, create_app
     from bot.config import load_settings
 
-    return await create_app(load_settings())
+    app = await create_app(load_settings())
+    # The per-person message limit (bot.teams.router, issue 14: 30 a minute in a conversation) is lifted:
+    # the bench's conversations post far faster than a person, and the limiter would answer them
+    # "slow down" instead of doing the turn being measured. Everything else is the shipped app.
+    app[BOT_APP].router._per_user = sys.maxsize
+    return app
 
 
 async def main(kind: str) -> None:
@@ -77,5 +86,21 @@ async def main(kind: str) -> None:
         await runner.cleanup()
 
 
+def _run(kind: str) -> None:
+    target = os.environ.get("BENCH_PROFILE")
+    if not target or kind == "bare":
+        asyncio.run(main(kind))
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(main(kind))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(target)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "product"))
+    _run(sys.argv[1] if len(sys.argv) > 1 else "product")

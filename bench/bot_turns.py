@@ -55,6 +55,7 @@ from bench.common import (
     table,
 )
 from bench.scale_fleet import make_fleet
+from bot.teams.router import SLOW_DOWN
 from tests.integration.harness import open_harness
 from tests.scenario.botharness import ALICE, Chat, FakeConnector, Outbound
 
@@ -261,6 +262,7 @@ async def _scenario(
     await _load(session, product, make, plan.warmup)
     await _load(session, bare, make, plan.warmup)
     rounds: dict[tuple[str, str], list[Round]] = {}
+    refused = 0
     for r in range(plan.rounds):
         order = (
             [("product", product), ("bare", bare)] if r % 2 == 0 else [("bare", bare), ("product", product)]
@@ -270,6 +272,8 @@ async def _scenario(
             ("steady", plan.steady, STEADY_RATE),
         ):
             for side, server in order:
+                # A turn answered "slow down" (the per-person limit) did not do the work measured.
+                refused += sum(1 for e in connector.outbound if SLOW_DOWN in e.text)
                 connector.outbound.clear()  # what the bot sent is not read back here; keep memory flat
                 # The same seed for both sides of a round: the same moments and conversations.
                 rounds.setdefault((load, side), []).append(
@@ -298,6 +302,7 @@ async def _scenario(
     # Each round's bot figure over the bare figure of the same round, then the median.
     pairs = zip(rounds[("saturated", "product")], rounds[("saturated", "bare")], strict=True)
     out["throughput_ratio"] = median([p.rate / b.rate for p, b in pairs])
+    out["refused_slow_down"] = refused
     return out
 
 
@@ -306,6 +311,7 @@ def _targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     saturated = {name: s["saturated"]["product"]["p99_ms"] for name, s in scenarios.items()}
     ratios = {name: s["throughput_ratio"] for name, s in scenarios.items()}
     errors = sum(s[load]["product"]["errors"] for s in scenarios.values() for load in ("steady", "saturated"))
+    errors += sum(s.get("refused_slow_down", 0) for s in scenarios.values())
     return [
         {
             "target": f"p99 < 50 ms (50 conversations, {STEADY_RATE:.0f} turns/s)",

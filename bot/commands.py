@@ -16,6 +16,8 @@ class Command:
     usage: str
     description: str  # one line, <= 128 characters: the Teams command menu shows it as is
     takes_name: bool  # accepts a connection name; without one the bot asks which connection
+    # In the app's command menu (Teams allows 10 per list); every command works typed and is in help.
+    in_menu: bool = True
 
 
 # Ordered by how often a finance user needs them: the app manifest's command menu keeps this order.
@@ -26,14 +28,27 @@ COMMANDS: tuple[Command, ...] = (
         "history", "history [name]", "The last runs: when, outcome, what changed, how long they took", True
     ),
     Command(
+        "preview",
+        "preview [name]",
+        "What the next run would change, read from Xero now; nothing is written",
+        True,
+    ),
+    Command(
+        "why",
+        "why <code or name>",
+        "Where an account, tax rate, branding theme or tracking option stands in Dynamics 365, and why",
+        False,
+    ),
+    Command(
         "settings",
         "settings [name]",
-        "Change the name, plan, timezone or notifications of a connection",
+        "Change the name, plan, timezone, notifications or what syncs of a connection",
         True,
     ),
     Command("connect", "connect", "Connect a Xero organisation to Dynamics 365, step by step", False),
     Command("pause", "pause [name]", "Stop the scheduled runs until you resume them", True),
-    Command("resume", "resume [name]", "Start the scheduled runs again", True),
+    # Out of the menu (it holds 10): only a paused connection needs it, and its cards carry a Resume button.
+    Command("resume", "resume [name]", "Start the scheduled runs again", True, in_menu=False),
     Command(
         "disconnect",
         "disconnect [name]",
@@ -42,6 +57,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("help", "help", "What I can do and how to ask", False),
 )
+
+# The app manifest's command menu: the table's order, the commands marked for it.
+MENU: tuple[Command, ...] = tuple(c for c in COMMANDS if c.in_menu)
 
 # Only meaningful while a setup or a form is open, so it stays out of the command menu.
 CANCEL = Command("cancel", "cancel", "Stop the setup or form you are in", False)

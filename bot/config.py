@@ -24,6 +24,40 @@ class AppType(StrEnum):
     USER_ASSIGNED_MSI = "UserAssignedMSI"
 
 
+# The real providers' hosts (and their national clouds): a sandbox deployment must never reach them,
+# or real tokens would be kept under the sandbox's development key (issue 14).
+_REAL_PROVIDER_DOMAINS = (
+    "xero.com",
+    "microsoftonline.com",
+    "microsoftonline.us",
+    "microsoftonline.de",
+    "chinacloudapi.cn",
+    "partner.microsoftonline.cn",
+    "microsoft.com",
+    "windows.net",
+    "dynamics.com",
+    "dynamics.cn",
+    "microsoftdynamics.us",
+    "microsoftdynamics.de",
+    "appsplatform.us",
+)
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+ANONYMOUS_OPT_IN = "DANGEROUSLY_ALLOW_ANONYMOUS"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (a name that merely starts with "localhost." is not)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    return host in _LOOPBACK_HOSTS or (host.startswith("127.") and host.replace(".", "").isdigit())
+
+
+def is_real_provider_host(host: str | None) -> bool:
+    host = (host or "").lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in _REAL_PROVIDER_DOMAINS)
+
+
 def _strip_slash(url: str) -> str:
     return url.rstrip("/")
 
@@ -49,6 +83,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3978, ge=1, le=65535)
     host: str = "0.0.0.0"  # noqa: S104 - a bot endpoint must be reachable by the channel
     public_base_url: str = "http://localhost:3978"
+    # Our solution's AppSource listing, offered on the setup card's solution step when set.
+    solution_appsource_url: str = ""
     log_level: str = "INFO"
 
     microsoft_app_id: str = ""
@@ -77,12 +113,32 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     token_encryption_keys: Annotated[tuple[str, ...], NoDecode] = ()
     sandbox: bool | None = None
+    # Outside sandbox mode the bot refuses to start without MICROSOFT_APP_ID: with no app id anyone who
+    # reaches the port could pose as any Teams user. This opt-in (named like teams.py's
+    # `dangerously_allow_unauthenticated_requests`) allows it for local use only: loopback, loopback
+    # service URLs.
+    dangerously_allow_anonymous: bool = False
 
     # Limits and tuning.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     run_scheduler: bool = True
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=120.0, gt=1)
+    # Prometheus metrics (bot.metrics): GET /metrics on the bot's port; a worker (python -m
+    # bot.sync.worker) serves /metrics and /readyz on WORKER_METRICS_PORT when set (0: no listener),
+    # on WORKER_METRICS_HOST (loopback unless opened up for a scraper on another machine).
+    metrics_enabled: bool = True
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # The sign-in keeper (bot.sync.keepalive): refreshes sign-ins that runs do not use (paused or rarely
+    # running connections) before the providers drop them (Xero: 60 days unused, Entra: 90 days inactive).
+    signin_keeper_enabled: bool = True
+    signin_keeper_interval_seconds: float = Field(default=3600.0, gt=0)
+    xero_refresh_idle_days: float = Field(default=30.0, gt=0, lt=60)
+    dynamics_refresh_idle_days: float = Field(default=30.0, gt=0, lt=90)
+    signin_warn_days: float = Field(default=7.0, ge=0, lt=60)
+    signin_keeper_batch: int = Field(default=200, ge=1)
+    signin_keeper_concurrency: int = Field(default=4, ge=1)
 
     @field_validator("token_encryption_keys", mode="before")
     @classmethod
@@ -128,6 +184,16 @@ class Settings(BaseSettings):
             raise ValueError("MICROSOFT_APP_PASSWORD: required when MICROSOFT_APP_ID is set")
         if self.microsoft_app_type == AppType.SINGLE_TENANT and not self.microsoft_app_tenant_id:
             raise ValueError("MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE is SingleTenant")
+        if self.sandbox_mode:
+            # Credentials in sandbox mode may only reach the sandbox: real tokens would otherwise be
+            # kept under the development key stored next to the data (issue 14).
+            urls = (_XERO_URLS if self.xero_client_id else ()) + (_MICROSOFT_URLS if self.dynamics_client_id else ())
+            for name in urls:
+                if is_real_provider_host(urlsplit(getattr(self, name)).hostname):
+                    raise ValueError(
+                        f"{name.upper()}: sandbox mode must not reach the real service "
+                        f"({urlsplit(getattr(self, name)).hostname}); point it at the sandbox or turn SANDBOX off"
+                    )
         if not self.sandbox_mode and not self.token_encryption_keys:
             raise ValueError("TOKEN_ENCRYPTION_KEYS: required outside sandbox mode")
         if self.xero_client_id and not self.xero_client_secret.get_secret_value():
@@ -148,12 +214,35 @@ class Settings(BaseSettings):
         """No app id: the Bot Framework endpoint accepts unauthenticated requests (local clients only)."""
         return not self.microsoft_app_id
 
+    def check_serving(self) -> None:
+        """Raise ConfigError (one line) if these settings must not serve the Bot Framework endpoint.
+
+        Outside sandbox mode an app id is required: without one, /api/messages accepts unsigned
+        activities and anyone who reaches the port could pose as any Teams user. Checked by the
+        entry points that serve it (`app.py`, `create_app`), not by every use of the settings."""
+        if not self.sandbox_mode and not self.microsoft_app_id and not self.dangerously_allow_anonymous:
+            raise ConfigError(
+                "MICROSOFT_APP_ID: required outside sandbox mode (without it anyone could pose as a Teams "
+                f"user); for local testing only, set {ANONYMOUS_OPT_IN}=true"
+            )
+
+    @property
+    def bind_host(self) -> str:
+        """Where to listen: an anonymous bot only on loopback, whatever HOST says."""
+        if self.anonymous_bot and not is_loopback_host(self.host):
+            return "127.0.0.1"
+        return self.host
+
     @property
     def public_host(self) -> str:
         return urlsplit(self.public_base_url).hostname or "localhost"
 
     def redirect_uri(self, provider: str) -> str:
         return f"{self.public_base_url}/oauth/{provider}/callback"
+
+
+_XERO_URLS = ("xero_login_url", "xero_identity_url", "xero_api_url")
+_MICROSOFT_URLS = ("entra_authority_host", "dataverse_discovery_url")
 
 
 def _describe(error: ValidationError) -> str:

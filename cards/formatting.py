@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.storage.base import EntityCounts, RunOutcome
-from bot.sync.tables import BRANDING_THEME, CHART_OF_ACCOUNTS, TAX_TYPE
+from bot.sync.tables import BRANDING_THEME, CHART_OF_ACCOUNTS, TAX_TYPE, TRACKING_CATEGORY, TRACKING_OPTION
 
 _FORMAT = "%Y-%m-%d %H:%M"
 
@@ -38,8 +38,26 @@ _ENTITY_LABELS: dict[str, str] = {
     "taxrates": "Tax Rates",
     "branding_themes": "Branding Themes",
     "brandingthemes": "Branding Themes",
+    TRACKING_CATEGORY.logical_name: "Tracking Categories",
+    TRACKING_OPTION.logical_name: "Tracking Options",
+    "tracking_categories": "Tracking Categories",
+    "trackingcategories": "Tracking Categories",
+    "tracking_options": "Tracking Options",
 }
-ENTITY_ORDER: tuple[str, ...] = ("Chart of Accounts", "Tax Rates", "Branding Themes")
+ENTITY_ORDER: tuple[str, ...] = (
+    "Chart of Accounts",
+    "Tax Rates",
+    "Branding Themes",
+    "Tracking Categories",
+    "Tracking Options",
+)
+# A switch in the settings covers these; categories and their options are one switch.
+_SWITCH_WORDS: dict[str, str] = {
+    "accounts": "Chart of accounts",
+    "tax_rates": "Tax rates",
+    "branding_themes": "Branding themes",
+    "tracking_categories": "Tracking categories",
+}
 
 
 def _aware(moment: datetime) -> datetime:
@@ -164,3 +182,13 @@ def outcome_words(outcome: RunOutcome | str) -> str:
         return OUTCOME_WORDS[RunOutcome(outcome)]
     except ValueError:
         return str(outcome).replace("_", " ").capitalize() or "Unknown"
+
+
+def skipped_in_words(skipped: list[str] | tuple[str, ...]) -> list[str]:
+    """One line per switched-off entity:
+    "Tax rates: skipped (switched off; rows in Dynamics left as they are)"."""
+    return [
+        f"{_SWITCH_WORDS[key]}: skipped (switched off; rows in Dynamics left as they are)"
+        for key in skipped
+        if key in _SWITCH_WORDS
+    ]

@@ -29,6 +29,12 @@ ALERTS: dict[AttentionReason, tuple[str, str, tuple[tuple[str, CardVerb], ...]]]
         "or reconnect now.",
         (("Run now", CardVerb.RUN_NOW), ("Reconnect Xero", CardVerb.RECONNECT_XERO)),
     ),
+    AttentionReason.DYNAMICS_SIGNIN_EXPIRING: (
+        "The Dynamics 365 sign-in expires soon",
+        "Microsoft ends a sign-in that has not been used for 90 days, and renewing this one did not "
+        "work. Reconnect Dynamics 365 to keep the connection working.",
+        (("Reconnect Dynamics 365", CardVerb.RECONNECT_DYNAMICS),),
+    ),
     AttentionReason.REPEATED_FAILURES: (
         "The last runs failed",
         "Several runs in a row failed. The history shows what went wrong.",

@@ -20,6 +20,7 @@ from cards.formatting import (
     format_duration,
     ordered_counts,
     outcome_words,
+    skipped_in_words,
     total_counts,
 )
 from cards.template import Json, finish, load_template, slot
@@ -89,6 +90,7 @@ class RunResultCardData(CardData):
     next_run_at: datetime | None = None
     timezone: str = "UTC"
     xero_calls_left: int | None = None
+    skipped: tuple[str, ...] = ()  # entities switched off for this run
 
     @classmethod
     def from_run(cls, connection: Connection, run: RunRecord) -> RunResultCardData:
@@ -105,6 +107,7 @@ class RunResultCardData(CardData):
             next_run_at=connection.next_run_at,
             timezone=connection.timezone,
             xero_calls_left=run.xero_day_remaining,
+            skipped=tuple(run.skipped),
         )
 
 
@@ -167,8 +170,9 @@ def render_run_result_card(data: RunResultCardData) -> Json:
     slot(card, "facts")["facts"] = facts(pairs)["facts"]
     if data.error:
         slot(card, "error")["items"] = [plain(clip(data.error, 600), color="Attention")]
-    if data.counts:
-        slot(card, "counts")["items"] = [_counts_table(data.counts)]
+    counts: list[Json] = [_counts_table(data.counts)] if data.counts else []
+    counts += [plain(line, size="Small", isSubtle=True) for line in skipped_in_words(data.skipped)]
+    slot(card, "counts")["items"] = counts
     slot(card, "failures")["items"] = _failures(data.failures)
     cid = data.connection_id
     actions: list[Json] = []

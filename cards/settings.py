@@ -1,4 +1,5 @@
-"""The settings form: name, plan, timezone, notifications; shown during setup and by `settings`.
+"""The settings form: name, plan, timezone, notifications; shown during setup and by `settings`, where it
+also has a switch per synced entity and "Default connection for this Dynamics 365 environment".
 
 Errors found on the server (`ValidationFailed.field_errors`) come back as red lines right under the
 field they concern. When the Xero organisation, the Dynamics 365 user and the chosen timezone do not
@@ -15,7 +16,7 @@ from pydantic import Field, model_validator
 from bot.storage.base import Connection, NotifyMode, utcnow
 from bot.sync.plans import PLANS, Plan
 from cards.base import CardData, clip
-from cards.elements import error_text, md_escape, plain, submit
+from cards.elements import error_text, md_escape, plain, submit, text
 from cards.formatting import format_utc, zone, zone_label
 from cards.template import Json, finish, load_template, slot
 from cards.timezones import timezone_choices
@@ -27,6 +28,15 @@ NOTIFY_TITLES: dict[NotifyMode, str] = {
     NotifyMode.FAILURES_ONLY: "Only when a run fails",
 }
 INPUT_IDS = ("connection_name", "plan", "timezone", "notify_mode")
+# The switches of an existing connection: (input id, title). A switched-off entity is not read from
+# Xero and its rows in Dynamics 365 are left as they are.
+SYNC_SWITCHES: tuple[tuple[str, str], ...] = (
+    ("sync_accounts", "Chart of accounts"),
+    ("sync_tax_rates", "Tax rates"),
+    ("sync_branding_themes", "Branding themes"),
+    ("sync_tracking_categories", "Tracking categories and their options"),
+)
+DEFAULT_SWITCH = "is_default"
 
 
 class SettingsCardData(CardData):
@@ -43,6 +53,12 @@ class SettingsCardData(CardData):
     field_errors: dict[str, str] = Field(default_factory=dict)
     form_error: str = ""  # a problem not tied to one field (e.g. someone else saved first)
     now: datetime = Field(default_factory=utcnow)  # the moment the zones are compared at
+    sync_accounts: bool = True
+    sync_tax_rates: bool = True
+    sync_branding_themes: bool = True
+    sync_tracking_categories: bool = True
+    is_default: bool = False
+    environment_name: str = ""
 
     @model_validator(mode="after")
     def _one_owner(self) -> SettingsCardData:
@@ -61,6 +77,12 @@ class SettingsCardData(CardData):
             "last_run_at": connection.last_run_at,
             "xero_timezone": connection.xero_timezone,
             "dynamics_timezone": connection.dataverse_user_timezone,
+            "sync_accounts": connection.sync_accounts,
+            "sync_tax_rates": connection.sync_tax_rates,
+            "sync_branding_themes": connection.sync_branding_themes,
+            "sync_tracking_categories": connection.sync_tracking_categories,
+            "is_default": bool(connection.is_default),
+            "environment_name": connection.dataverse_env_name,
         }
         values.update(overrides)
         return cls.model_validate(values)
@@ -129,6 +151,46 @@ def _displayable(name: str) -> str:
     return clip(kept, 100)
 
 
+def _toggle(input_id: str, title: str, on: bool) -> Json:
+    return {
+        "type": "Input.Toggle",
+        "id": input_id,
+        "title": title,
+        "value": "true" if on else "false",
+        "valueOn": "true",
+        "valueOff": "false",
+        "wrap": True,
+    }
+
+
+def _switches(data: SettingsCardData) -> list[Json]:
+    """What syncs, and whether this is the environment's default connection."""
+    items: list[Json] = [text("What to sync", weight="Bolder")]
+    items += [_toggle(input_id, title, bool(getattr(data, input_id))) for input_id, title in SYNC_SWITCHES]
+    items.append(
+        plain(
+            "Switched off: not read from Xero, and its rows in Dynamics 365 stay as they are.",
+            size="Small",
+            isSubtle=True,
+        )
+    )
+    env = (
+        clip(data.environment_name, 100) or "this Dynamics 365 environment"
+    )  # a toggle's title is plain text
+    items.append(_toggle(DEFAULT_SWITCH, f"Default connection for {env}", data.is_default))
+    items.append(
+        plain(
+            "One connection per environment is the default: choosing it here clears it on the others.",
+            size="Small",
+            isSubtle=True,
+        )
+    )
+    message = data.field_errors.get(DEFAULT_SWITCH, "")
+    if message:
+        items.append(error_text(clip(message, 300)))
+    return items
+
+
 def render_settings_card(data: SettingsCardData) -> Json:
     card = load_template("settings")
     ids = {"setup_id": data.setup_id} if data.setup_id else {"connection_id": data.connection_id}
@@ -168,6 +230,8 @@ def render_settings_card(data: SettingsCardData) -> Json:
         plain(("⚠️ " if i == 0 else "") + w, color="Warning", size="Small")
         for i, w in enumerate(timezone_warnings(data))
     ]
+    if data.connection_id:
+        slot(card, "switches")["items"] = _switches(data)
     slot(card, "last_run")["text"] = f"Last run (UTC): {format_utc(data.last_run_at).removesuffix(' UTC')}"
     slot(card, "save").update(submit("Save", CardVerb.SETTINGS_SUBMIT, with_inputs=True, hidden=ids))
     slot(card, "cancel").update(submit("Cancel", CardVerb.SETTINGS_CANCEL, hidden=ids))

@@ -10,7 +10,7 @@ from bot.storage.base import Connection, ConnectionStatus, EntityCounts, RunOutc
 from bot.sync.plans import PLANS_BY_ID
 from bot.sync.ports import AttentionReason
 from cards.base import CardData, clip
-from cards.elements import facts, plain, submit
+from cards.elements import facts, open_url, plain, submit
 from cards.formatting import (
     counts_in_words,
     format_both,
@@ -33,6 +33,7 @@ XERO_PROBLEMS: dict[str, str] = {
 }
 DYNAMICS_PROBLEMS: dict[str, str] = {
     AttentionReason.DYNAMICS_RECONNECT: "Dynamics 365 needs you to sign in again",
+    AttentionReason.DYNAMICS_SIGNIN_EXPIRING: "the Dynamics 365 sign-in expires soon",
 }
 # Reasons that put runs on hold: only meaningful while the connection still needs reconnecting.
 RECONNECT_REASONS = frozenset(
@@ -63,6 +64,10 @@ class StatusCardData(CardData):
     last_error: str = ""
     next_run_at: datetime | None = None
     xero_calls_left: int | None = None
+    # Our solution in the environment, when it is not the version this bot ships ("" otherwise).
+    solution_words: str = ""
+    solution_upgradable: bool = False
+    solution_download_url: str = ""
 
     @classmethod
     def from_connection(cls, connection: Connection, last_run: RunRecord | None = None) -> StatusCardData:
@@ -152,6 +157,7 @@ def render_status_card(data: StatusCardData) -> Json:
             ("State", _state_words(data)),
             ("Plan", _plan_words(data.plan)),
             ("Timezone", zone_label(data.timezone)),
+            *([("Our solution", clip(data.solution_words, 200))] if data.solution_words else []),
         ]
     )["facts"]
     slot(card, "runs")["facts"] = facts(
@@ -178,5 +184,9 @@ def render_status_card(data: StatusCardData) -> Json:
     if data.status != ConnectionStatus.DISCONNECTED:
         actions.append(submit("Settings", CardVerb.OPEN_SETTINGS, connection_id=cid))
         actions.append(submit("History", CardVerb.SHOW_HISTORY, connection_id=cid))
+    if data.solution_upgradable and data.status != ConnectionStatus.DISCONNECTED:
+        actions.append(submit("Upgrade it for me", CardVerb.SOLUTION_UPGRADE, connection_id=cid))
+        if data.solution_download_url:
+            actions.append(open_url("Download the upgrade", data.solution_download_url))
     card["actions"] = actions
     return finish(card)

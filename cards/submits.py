@@ -135,6 +135,18 @@ def _notify_mode(value: object) -> NotifyMode:
         raise ValueError(message) from None
 
 
+def _toggle(value: object) -> bool:
+    """An Input.Toggle's value: the strings "true"/"false" (its valueOn/valueOff), or a JSON boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("Switch it on or off.")
+
+
+Toggle = Annotated[bool, BeforeValidator(_toggle)]
+
+
 def _verification_code(value: object) -> str:
     message = "Type the code shown on the page after you signed in."
     text = _require_str(value, message)
@@ -223,6 +235,16 @@ class SolutionCheckAgainSubmit(_FromCardWithInputs):
     setup_id: IdField
 
 
+class SolutionInstallSubmit(_FromCardWithInputs):
+    verb: Literal[CardVerb.SOLUTION_INSTALL]
+    setup_id: IdField
+
+
+class SolutionContinueSubmit(_FromCardWithInputs):
+    verb: Literal[CardVerb.SOLUTION_CONTINUE]
+    setup_id: IdField
+
+
 class DynamicsRetrySubmit(_FromCardWithInputs):
     verb: Literal[CardVerb.DYNAMICS_RETRY]
     setup_id: IdField
@@ -256,6 +278,13 @@ class SettingsSubmit(_SetupOrConnection):
     plan: Annotated[str, BeforeValidator(_plan)]
     timezone: Annotated[str, BeforeValidator(_timezone)]
     notify_mode: Annotated[NotifyMode, BeforeValidator(_notify_mode)]
+    # What syncs, and the environment's default connection: only on an existing connection's card
+    # (None: the card did not show the switch, so the setting stays as it is).
+    sync_accounts: Toggle | None = None
+    sync_tax_rates: Toggle | None = None
+    sync_branding_themes: Toggle | None = None
+    sync_tracking_categories: Toggle | None = None
+    is_default: Toggle | None = None
     missing_messages: ClassVar[dict[str, str]] = {
         "connection_name": "Give the connection a name.",
         "plan": "Choose a plan.",
@@ -296,6 +325,10 @@ class OpenSettingsSubmit(_ConnectionAction):
     verb: Literal[CardVerb.OPEN_SETTINGS]
 
 
+class SolutionUpgradeSubmit(_ConnectionAction):
+    verb: Literal[CardVerb.SOLUTION_UPGRADE]
+
+
 class ShowStatusSubmit(_ConnectionAction):
     verb: Literal[CardVerb.SHOW_STATUS]
 
@@ -328,6 +361,8 @@ Submit: TypeAlias = (
     | XeroPickOrgSubmit
     | VerifyCodeSubmit
     | SolutionCheckAgainSubmit
+    | SolutionInstallSubmit
+    | SolutionContinueSubmit
     | DynamicsRetrySubmit
     | DynamicsPickEnvSubmit
     | SettingsSubmit
@@ -338,6 +373,7 @@ Submit: TypeAlias = (
     | RunNowSubmit
     | OpenSettingsSubmit
     | ShowStatusSubmit
+    | SolutionUpgradeSubmit
     | ShowHistorySubmit
     | ResumeSyncSubmit
     | ReconnectXeroSubmit
@@ -352,6 +388,8 @@ SUBMIT_MODELS: Mapping[CardVerb, type[SubmitBase]] = {
     CardVerb.XERO_PICK_ORG: XeroPickOrgSubmit,
     CardVerb.VERIFY_CODE: VerifyCodeSubmit,
     CardVerb.SOLUTION_CHECK_AGAIN: SolutionCheckAgainSubmit,
+    CardVerb.SOLUTION_INSTALL: SolutionInstallSubmit,
+    CardVerb.SOLUTION_CONTINUE: SolutionContinueSubmit,
     CardVerb.DYNAMICS_RETRY: DynamicsRetrySubmit,
     CardVerb.DYNAMICS_PICK_ENV: DynamicsPickEnvSubmit,
     CardVerb.SETTINGS_SUBMIT: SettingsSubmit,
@@ -362,6 +400,7 @@ SUBMIT_MODELS: Mapping[CardVerb, type[SubmitBase]] = {
     CardVerb.RUN_NOW: RunNowSubmit,
     CardVerb.OPEN_SETTINGS: OpenSettingsSubmit,
     CardVerb.SHOW_STATUS: ShowStatusSubmit,
+    CardVerb.SOLUTION_UPGRADE: SolutionUpgradeSubmit,
     CardVerb.SHOW_HISTORY: ShowHistorySubmit,
     CardVerb.RESUME_SYNC: ResumeSyncSubmit,
     CardVerb.RECONNECT_XERO: ReconnectXeroSubmit,

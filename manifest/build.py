@@ -7,6 +7,7 @@ understands. The zip holds manifest.json, color.png and outline.png at its root,
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -16,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bot.commands import COMMANDS, Command
+from bot.commands import MENU, Command
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 
@@ -44,7 +45,7 @@ def app_id_for(bot_id: str) -> str:
     return str(uuid.uuid5(_APP_ID_NAMESPACE, bot_id.lower()))
 
 
-def menu_commands(commands: tuple[Command, ...] = COMMANDS) -> list[dict[str, str]]:
+def menu_commands(commands: tuple[Command, ...] = MENU) -> list[dict[str, str]]:
     """The command menu: the table's order is its priority, cut to what the schema allows."""
     if len(commands) > MAX_COMMANDS_PER_LIST:
         left_out = ", ".join(c.name for c in commands[MAX_COMMANDS_PER_LIST:])
@@ -98,9 +99,23 @@ def build_package(settings: Settings, out_dir: Path) -> Path:
     return target
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m manifest.build",
+        description=f"Build the Teams app package ({PACKAGE_NAME}: manifest.json and the two icons).",
+        epilog=(
+            "The bot id and public host come from MICROSOFT_APP_ID and PUBLIC_BASE_URL (environment or .env); "
+            "a bad setting exits with code 2."
+        ),
+    )
+    parser.add_argument(
+        "out_dir", nargs="?", type=Path, default=Path("build"), help="where to write the package (default: build)"
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    out_dir = Path(args[0]) if args else Path("build")
+    out_dir: Path = parse_args(sys.argv[1:] if argv is None else argv).out_dir
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()

@@ -5,11 +5,28 @@ Callback: take the state (a second use, an expired or unknown one is refused), t
 turn of the setup's conversation, check the setup still waits for this very link, redeem the code,
 keep the sign-in pending and show the page with the one-time code. Every refusal ends on a clear page;
 where the setup is known, the card says so too, with Try again. Nothing is stored from a refused flow.
+
+Issue 14 (the browser side is reachable by anyone who sees a setup card's link, or a callback URL):
+- Start sets a cookie (HttpOnly, SameSite=Lax so the provider's top-level redirect back carries it,
+  https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies#samesite_attribute ; Secure on https,
+  Path limited to this provider's routes, 10 minutes); the flow keeps its hash and
+  the callback takes the flow only with it. A second browser opening the same link while a sign-in
+  through it is under way is refused, and a callback arriving while an earlier one waits for its code
+  does not replace it.
+- Both routes are rate limited per client address (the store's counters, so every process shares
+  them), and each link may be opened `MAX_STARTS_PER_LINK` times: a flood of GETs cannot grow the store.
+- A provider's `error` is mapped to our own sentence; its `error_description` (anyone can put
+  anything there, e.g. a phishing link) goes only to the log, scrubbed. Codes: RFC 6749 4.1.2.1
+  (https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1); Entra says the description "is not
+  intended to be end-user friendly"
+  (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-response).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -17,7 +34,15 @@ from aiohttp import web
 from bot.dialogs import pages
 from bot.dialogs.flow import SetupFlow
 from bot.dialogs.model import SIGNIN_PHASE, VERIFY_PHASE, Provider, SetupState
-from bot.dialogs.oauth_state import MESSAGES, Binding, StateError, flow_message
+from bot.dialogs.oauth_state import (
+    MESSAGES,
+    Binding,
+    StateError,
+    browser_hash,
+    flow_message,
+    new_token,
+    valid_token,
+)
 from bot.errors import ConnectorError, OAuthFlowError
 from bot.teams.turn import Turn
 
@@ -32,9 +57,50 @@ _TITLES = {
     "link_replaced": "This sign-in link was replaced",
     "setup_gone": "This setup is no longer waiting for a sign-in",
     "access_denied": "Sign-in cancelled",
+    "other_browser": "Open this sign-in in the browser that started it",
+    "signin_busy": "A sign-in through this link is already under way",
+    "too_many": "Too many sign-in attempts",
+    "code_pending": "A sign-in is already waiting for its code",
 }
 # Entra reports a declined consent as access_denied too (AADSTS65004), with the same meaning.
 _DENIED = frozenset({"access_denied", "consent_required", "interaction_required"})
+# The error codes of RFC 6749 section 4.1.2.1 (Xero's and Entra's authorize endpoints answer with
+# them) and Entra's OpenID Connect additions, each told in our own words. Anything else gets the
+# general sentence: the provider's own text never reaches the page or the chat.
+_APP_PROBLEM = (
+    "{label} refused the connector's sign-in request (its app registration needs attention). "
+    "Tell whoever runs the connector."
+)
+_PROVIDER_ERRORS = {
+    "invalid_request": _APP_PROBLEM,
+    "unauthorized_client": _APP_PROBLEM,
+    "unsupported_response_type": _APP_PROBLEM,
+    "invalid_scope": _APP_PROBLEM,
+    "invalid_client": _APP_PROBLEM,
+    "server_error": "{label} had a problem and couldn't finish the sign-in. Try again in a few minutes.",
+    "temporarily_unavailable": "{label} is busy and couldn't finish the sign-in. Try again in a few minutes.",
+    "login_required": "{label} needs you to sign in again. Try again.",
+}
+_GENERAL_ERROR = "{label} couldn't finish the sign-in. Try again; if it keeps happening, tell whoever runs the connector."
+# Requests per client address per minute on the sign-in routes (start and callback together).
+SIGNIN_REQUESTS_PER_MINUTE = 60
+COOKIE_PREFIX = "xdc_signin_"
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/=]{24,}")
+
+
+def provider_error_message(error: str, provider: Provider) -> str:
+    """Our sentence for a provider's OAuth `error` code."""
+    if error in _DENIED:
+        return MESSAGES["access_denied"]
+    return _PROVIDER_ERRORS.get(error, _GENERAL_ERROR).format(label=provider.label)
+
+
+def scrub(text: str, limit: int = 200) -> str:
+    """Provider text fit for the log: one line, printable, no links, no token-like strings, short."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text[: limit * 4])
+    flat = _URL.sub("<url>", " ".join(flat.split()))
+    return _LONG_TOKEN.sub("<redacted>", flat)[:limit]
 
 
 def _title(reason: str, provider: Provider) -> str:
@@ -55,9 +121,11 @@ def _waiting_for(state: SetupState | None, binding: Binding) -> str | None:
 
 
 class OAuthRoutes:
-    def __init__(self, flow: SetupFlow) -> None:
+    def __init__(self, flow: SetupFlow, *, requests_per_minute: int = SIGNIN_REQUESTS_PER_MINUTE) -> None:
         self._flow = flow
         self._kit = flow.kit
+        self._per_minute = requests_per_minute
+        self._secure_cookie = flow.kit.deps.settings.public_base_url.startswith("https://")
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -69,41 +137,76 @@ class OAuthRoutes:
 
     def _start(self, provider: Provider) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            return await self.start(provider, request.query.get("link", ""))
+            if await self._over_limit(request):
+                return _too_many()
+            cookie = request.cookies.get(COOKIE_PREFIX + provider.value)
+            return await self.start(provider, request.query.get("link", ""), cookie)
 
         return handle
 
     def _callback(self, provider: Provider) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            return await self.callback(provider, {k: v for k, v in request.query.items()})
+            if await self._over_limit(request):
+                return _too_many()
+            cookie = request.cookies.get(COOKIE_PREFIX + provider.value)
+            return await self.callback(provider, {k: v for k, v in request.query.items()}, cookie)
 
         return handle
 
+    async def _over_limit(self, request: web.Request) -> bool:
+        """Per client address and minute, counted in the store (shared by every process). Behind a
+        reverse proxy the address is the proxy's: the limit then applies to all its clients together."""
+        window = int(time.time() // 60)
+        address = (request.remote or "unknown")[:64]
+        count = await self._kit.deps.store.incr_counter(f"oauth-ip:{address}:{window}", 120.0)
+        if count > self._per_minute:
+            if count == self._per_minute + 1:
+                log.warning("sign-in routes: client %s is over %s requests a minute", address, self._per_minute)
+            return True
+        return False
+
     # -- start ---------------------------------------------------------------------------------------
 
-    async def start(self, provider: Provider, link: str) -> web.StreamResponse:
+    async def start(self, provider: Provider, link: str, cookie: str | None = None) -> web.StreamResponse:
+        # The browser keeps its cookie across openings of the link (it may open it twice).
+        cookie = cookie if cookie is not None and valid_token(cookie) else new_token()
         try:
             binding = await self._kit.states.open_link(link)
             if binding.provider is not provider:
                 raise StateError("invalid_state")
+            browser = browser_hash(cookie)
+            await self._kit.states.claim_link(binding, browser)
             step = self._flow.xero if provider is Provider.XERO else self._flow.dynamics
-            url = await step.authorize_url(binding)
+            url = await step.authorize_url(binding.model_copy(update={"browser": browser}))
         except StateError as exc:
             if exc.binding is not None and exc.reason == "expired_state":
                 await self._tell_chat(exc.binding, exc.reason)
-            return pages.error_page(_title(exc.reason, provider), flow_message(exc.reason, provider))
+            status = 429 if exc.reason == "too_many" else 409 if exc.reason == "signin_busy" else 400
+            return pages.error_page(_title(exc.reason, provider), flow_message(exc.reason, provider), status=status)
         except OAuthFlowError as exc:
             return pages.error_page(_title(exc.reason, provider), str(exc), status=502)
-        return web.Response(
+        response = web.Response(
             status=302,
             headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )
+        response.set_cookie(
+            COOKIE_PREFIX + provider.value,
+            cookie,
+            max_age=int(self._kit.states.ttl_seconds),
+            path=f"/oauth/{provider.value}/",
+            httponly=True,
+            samesite="Lax",
+            secure=self._secure_cookie,
+        )
+        return response
 
     # -- callback ------------------------------------------------------------------------------------
 
-    async def callback(self, provider: Provider, query: Mapping[str, str]) -> web.StreamResponse:
+    async def callback(
+        self, provider: Provider, query: Mapping[str, str], cookie: str | None = None
+    ) -> web.StreamResponse:
         try:
-            binding, secret = await self._kit.states.take_flow(query.get("state", ""))
+            binding, secret = await self._kit.states.take_flow(query.get("state", ""), browser_hash(cookie))
         except StateError as exc:
             if exc.binding is not None and exc.binding.provider is provider:
                 await self._tell_chat(exc.binding, exc.reason)
@@ -113,11 +216,14 @@ class OAuthRoutes:
         error = query.get("error", "")
         if error:
             reason = "access_denied" if error in _DENIED else "provider_error"
-            description = query.get("error_description", "")[:200]
-            message = MESSAGES["access_denied"] if reason == "access_denied" else (
-                f"{provider.label} reported an error ({error[:60]}). {description}".strip()
+            message = provider_error_message(error, provider)
+            log.info(
+                "%s sign-in for setup %s ended with error %r: %r",
+                provider.value,
+                binding.setup_id,
+                scrub(error, 60),
+                scrub(query.get("error_description", "")),
             )
-            log.info("%s sign-in for setup %s ended with %s", provider.value, binding.setup_id, error[:60])
             await self._tell_chat(binding, reason, message)
             return pages.error_page(_title(reason, provider), message)
         code = query.get("code", "")
@@ -152,6 +258,11 @@ class OAuthRoutes:
             if refused is not None or state is None:
                 reason = refused or "setup_gone"
                 return pages.error_page(_title(reason, provider), MESSAGES[reason])
+            if state.verification is not None:
+                # An earlier sign-in through this link waits for its code: a second one must not
+                # replace it (the creator could be talked into typing the second one's code).
+                log.warning("setup %s: a second %s callback while one waits for its code", state.setup_id, provider.value)
+                return pages.error_page(_title("code_pending", provider), MESSAGES["code_pending"], status=409)
             try:
                 if provider is Provider.XERO:
                     waiting, code = await self._flow.xero.on_callback(state, query.get("code", ""), dict(secret))
@@ -203,3 +314,13 @@ class OAuthRoutes:
             log.warning("could not tell the chat about a refused %s sign-in", binding.provider.value)
         except Exception:
             log.exception("could not tell the chat about a refused %s sign-in", binding.provider.value)
+
+
+def _too_many() -> web.Response:
+    return pages.error_page(
+        "Too many sign-in attempts",
+        "This computer opened too many sign-in pages in a short time. Nothing was changed. Wait a minute, "
+        "then use the button on the setup card in Teams.",
+        status=429,
+        headers={"Retry-After": "60"},
+    )

@@ -19,6 +19,7 @@ from botbuilder.schema import ConversationReference
 
 from bot.dialogs.deps import SetupDeps, SetupOptions
 from bot.dialogs.dynamics_step import DynamicsStep
+from bot.dialogs.install import InstallFollower
 from bot.dialogs.kit import SetupKit
 from bot.dialogs.model import Done, Mode, Phase, Provider, SetupState, StepResult
 from bot.dialogs.oauth_state import MAX_CODE_ATTEMPTS, code_matches
@@ -29,6 +30,7 @@ from bot.errors import ConnectorError, ValidationFailed
 from bot.storage.base import Connection, ConnectionStatus, utcnow
 from bot.sync.engine import update_connection
 from bot.sync.plans import get_plan
+from bot.teams.escape import md_outside
 from bot.teams.state import StoreStorage
 from bot.teams.turn import Turn, card_activity
 from cards.submits import (
@@ -38,6 +40,8 @@ from cards.submits import (
     SettingsSubmit,
     SetupCancelSubmit,
     SolutionCheckAgainSubmit,
+    SolutionContinueSubmit,
+    SolutionInstallSubmit,
     Submit,
     VerifyCodeSubmit,
     XeroPickOrgSubmit,
@@ -65,6 +69,7 @@ class SetupFlow:
         self.settings = SettingsStep(self.kit)
         self._deps = deps
         self._options = options
+        self.installs = InstallFollower(self)
 
     # -- proactive turns (OAuth callbacks) ------------------------------------------------------------
 
@@ -135,7 +140,7 @@ class SetupFlow:
             return True
         if current.idle_for(utcnow()) < self._options.idle_timeout:
             mine = current.owner_id == turn.user_id
-            who = "You have" if mine else f"{current.owner_name or 'Someone'} has"
+            who = "You have" if mine else f"{md_outside(current.owner_name or 'Someone', 80)} has"
             stop = "type **cancel** to stop it" if mine else "only they can cancel it"
             await turn.send_text(f"{who} a setup in progress in this conversation: finish it on its card, or {stop}.")
             return False
@@ -213,7 +218,8 @@ class SetupFlow:
         assert check is not None
         matches = code_matches(state.setup_id, code, check.code_hash)
         if not _same_person(turn, state):
-            await turn.send_text(f"Only {state.owner_name or 'the person who started this setup'} can confirm this sign-in.")
+            owner = md_outside(state.owner_name, 80) or "the person who started this setup"
+            await turn.send_text(f"Only {owner} can confirm this sign-in.")
             if matches:
                 # The code was meant for the owner alone: whoever has it saw the sign-in page, so the
                 # login in that browser cannot be trusted to be the owner's.
@@ -296,6 +302,11 @@ class SetupFlow:
             await self.apply(turn, session, await self.dynamics.choose(turn, state, submit.environment_id))
         elif isinstance(submit, SolutionCheckAgainSubmit) and phase is Phase.SOLUTION_CHECK:
             await self.apply(turn, session, await self.dynamics.check(turn, state))
+        elif isinstance(submit, SolutionInstallSubmit) and phase is Phase.SOLUTION_CHECK:
+            await self.installs.start(turn, session, state)
+        elif isinstance(submit, SolutionContinueSubmit) and phase is Phase.SOLUTION_CHECK:
+            keep = state.but(solution=state.solution.model_copy(update={"upgrade_declined": True}))
+            await self.apply(turn, session, await self.dynamics.check(turn, keep))
         elif isinstance(submit, VerifyCodeSubmit) and state.verification is not None:
             await self._verify(turn, session, state, submit.verification_code)
         elif isinstance(submit, SettingsSubmit) and phase is Phase.SETTINGS and submit.setup_id:
@@ -328,12 +339,14 @@ class SetupFlow:
             return
         done = state.but(connection_name=connection.name)
         plan = get_plan(connection.plan)
-        await self.kit.show(turn, done, finished=True, plan_words=plan.schedule_in_words)
-        await self.settings.closed(turn, done, f"Settings saved: {connection.name}")
-        await session.end()
-        await turn.send_text(
-            f"Connection '{connection.name}' created; the first sync is running now, I'll post the result here."
-        )
+        try:
+            await self.kit.show(turn, done, finished=True, plan_words=plan.schedule_in_words)
+            await self.settings.closed(turn, done, f"Settings saved: {connection.name}")
+            await session.end()
+        finally:
+            # Last, so the "created" message precedes anything the run posts; even after a failed
+            # card update, since the connection exists now and must get its first run.
+            await self.settings.start_first_run(turn, connection)
 
     async def _finish_reconnect(self, turn: Turn, session: Session, state: SetupState) -> None:
         def reactivate(current: Connection) -> Connection:
@@ -347,9 +360,9 @@ class SetupFlow:
         await self.kit.show(turn, state, finished=True)
         await session.end()
         if state.mode is Mode.RECONNECT_XERO and state.xero:
-            what = f"Xero: {state.xero.org_name}"
+            what = f"Xero: {md_outside(state.xero.org_name)}"
         else:
-            what = f"Dynamics 365: {state.dynamics.env_name if state.dynamics else state.connection_name}"
+            what = f"Dynamics 365: {md_outside(state.dynamics.env_name if state.dynamics else state.connection_name)}"
         tail = " A run starts now to check it." if connection and connection.status is ConnectionStatus.ACTIVE else ""
         await turn.send_text(f"✅ Reconnected to {what}.{tail}")
 
@@ -357,7 +370,7 @@ class SetupFlow:
         if _same_person(turn, state):
             return True
         await turn.send_text(
-            f"Only {state.owner_name or 'the person who started this setup'} can use this setup. "
+            f"Only {md_outside(state.owner_name, 80) or 'the person who started this setup'} can use this setup. "
             "To connect another organisation, wait until it is finished, then type **connect**."
         )
         return False

@@ -14,6 +14,7 @@ from bot.dialogs.oauth_state import Binding, OAuthStates, code_hash, new_code, n
 from bot.dialogs.view import SetupView
 from bot.errors import ConnectorError
 from bot.storage.base import TokenKind, utcnow
+from bot.teams.escape import md_outside
 from bot.teams.turn import Turn, card_activity
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,16 @@ class SetupKit:
         await self.states.discard_pending(state.setup_id)
         return state.but(phase=SIGNIN_PHASE[provider], link=link, problem="", verification=None)
 
-    def await_code(self, state: SetupState, provider: Provider) -> tuple[SetupState, str]:
-        """The setup waiting for the code shown in the browser; returns the code for the page."""
+    def await_code(self, state: SetupState, provider: Provider, signed_in_as: str = "") -> tuple[SetupState, str]:
+        """The setup waiting for the code shown in the browser; returns the code for the page.
+
+        `signed_in_as` (what the sign-in would connect) is shown on the card until the code is typed."""
         code = new_code()
         verification = Verification(
             provider=provider,
             code_hash=code_hash(state.setup_id, code),
             expires_at=utcnow() + timedelta(seconds=self.options.state_ttl_seconds),
+            signed_in_as=signed_in_as[:300],
         )
         return state.but(phase=VERIFY_PHASE[provider], verification=verification, problem=""), code
 
@@ -82,7 +86,11 @@ class SetupKit:
         await self.discard_tokens(state, provider)
         failed = state.but(phase=SIGNIN_PHASE[provider], link="", problem=message, verification=None)
         await self.show(turn, failed)
-        await turn.send_text(f"⚠️ The {provider.label} sign-in didn't complete: {message} Choose **Try again** on the setup card.")
+        # The message may quote Xero or Dynamics (organisation, environment names): literal text.
+        await turn.send_text(
+            f"⚠️ The {provider.label} sign-in didn't complete: {md_outside(message, 400)} "
+            "Choose **Try again** on the setup card."
+        )
         return failed
 
     async def discard_tokens(self, state: SetupState, provider: Provider | None = None) -> None:

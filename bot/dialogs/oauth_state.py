@@ -11,8 +11,17 @@ Three kinds of entries, all in the store's OAuthStateStore with a time to live, 
 - a **pending sign-in** (`pending:<setup>:<provider>`): the tokens a callback received, encrypted,
   until the Teams user proves the browser login was theirs (the code, or `signin/verifyState`).
 
-Every link and flow state also leaves a small marker (`seen:...`, no secrets) that outlives it, so a
-late or second use is told apart from garbage: `expired_state`, `replayed_state`, `invalid_state`.
+Every link and flow state also leaves a marker (`seen:...`, no secrets) that outlives it, so a late or
+second use is told apart from garbage: `expired_state`, `replayed_state`, `invalid_state`. A link's
+marker keeps its binding (links are made by the bot, one per sign-in step); a flow's marker, made by
+every opening of a link, is small (its link, its expiry, used, reported) and finds the binding through
+the link's marker. A replay or an expiry is reported to the chat once (`StateError.binding` is set the
+first time only): reloading a used callback URL a thousand times posts one message.
+
+Each flow is bound to the browser that opened the link: `/start` sets a short-lived cookie whose hash
+the flow keeps (`Binding.browser`), and the callback takes the flow only with that cookie
+(`other_browser`, the flow left as it was for its own browser). A link opened by a second browser while
+a sign-in through it is under way is refused (`signin_busy`).
 """
 
 from __future__ import annotations
@@ -23,18 +32,25 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.crypto import TokenCipher
 from bot.dialogs.model import Provider
 from bot.errors import OAuthFlowError, StoreError
-from bot.storage.base import OAuthStateStore, utcnow
+from bot.storage.base import Counters, OAuthStateStore, utcnow
+
+
+class StateStore(OAuthStateStore, Counters, Protocol):
+    """What the sign-in states need from the store."""
 
 STATE_TTL_SECONDS = 600.0  # 10 minutes, for links, flow states, pending sign-ins and codes
 MARKER_TTL_SECONDS = 24 * 3600.0
 MAX_CODE_ATTEMPTS = 5
+# How often one link may be opened (each opening writes a flow state and its marker): a person retrying
+# needs two or three; the cap bounds what a flood of GETs of one link can make the store keep.
+MAX_STARTS_PER_LINK = 5
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~]{16,200}")
 CODE_PATTERN = re.compile(r"\s*(\d{3})[-\s]?(\d{3})\s*")
 
@@ -47,6 +63,16 @@ MESSAGES: dict[str, str] = {
     "link_replaced": "A newer sign-in link replaced this one. Use the button on the setup card in Teams.",
     "setup_gone": "This setup was finished or cancelled, so the sign-in was not used and nothing was kept.",
     "access_denied": "You cancelled the sign-in or didn't allow access, so nothing was connected.",
+    "other_browser": "This sign-in was started in another browser (or this browser's cookies were cleared), "
+    "so it can't be finished here. Nothing was changed. Finish it in the browser where you opened the link "
+    "from Teams, or open the link from the setup card again.",
+    "signin_busy": "Someone is already signing in through this link in another browser, so I didn't start a "
+    "second sign-in. Nothing was changed. If that was you, finish there; otherwise the person who started "
+    "the setup can type cancel in Teams and start again.",
+    "too_many": "This sign-in link was opened too many times. Nothing was changed. Go back to Teams and use "
+    "the newest button on the setup card, or wait a few minutes.",
+    "code_pending": "A sign-in for this setup is already waiting for its code in Teams, so this one was not "
+    "used. Nothing was changed. Type the code you were shown first, or choose Try again on the setup card.",
 }
 
 
@@ -74,6 +100,8 @@ class Binding(BaseModel):
     user_id: str
     conversation_key: str
     reference: dict[str, Any]
+    # sha256 of the sign-in cookie of the browser that opened the link ("" on a link itself).
+    browser: str = ""
 
 
 def valid_token(token: str | None) -> bool:
@@ -82,6 +110,11 @@ def valid_token(token: str | None) -> bool:
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def browser_hash(cookie: str | None) -> str:
+    """What a flow keeps of its browser's cookie (the cookie itself is never stored)."""
+    return hashlib.sha256(f"signin-browser:{cookie}".encode()).hexdigest() if valid_token(cookie) else ""
 
 
 def new_code() -> str:
@@ -108,7 +141,7 @@ def code_matches(setup_id: str, code: str, expected_hash: str) -> bool:
 class OAuthStates:
     def __init__(
         self,
-        store: OAuthStateStore,
+        store: StateStore,
         cipher: TokenCipher,
         *,
         ttl_seconds: float = STATE_TTL_SECONDS,
@@ -132,6 +165,21 @@ class OAuthStates:
         binding, _ = await self._read("link", token, take=False)
         return binding
 
+    async def claim_link(self, binding: Binding, browser: str) -> None:
+        """Let `browser` (a `browser_hash`) start a sign-in through this link, or raise StateError:
+        `signin_busy` while another browser's sign-in through it is under way, `too_many` past the cap.
+
+        The claim lives as long as a flow state; the same browser may open the link again. Counted
+        before anything is written, so a refused opening writes only its counter."""
+        opened = await self._store.incr_counter(f"oauth-start:{binding.link}", self.ttl_seconds)
+        if opened > MAX_STARTS_PER_LINK:
+            raise StateError("too_many")
+        key = f"busy:{binding.link}"
+        holder = await self._store.peek_state(key)
+        if holder is not None and not hmac.compare_digest(str(holder.get("browser", "")), browser):
+            raise StateError("signin_busy")
+        await self._store.put_state(key, {"browser": browser}, self.ttl_seconds)
+
     # -- flow states ---------------------------------------------------------------------------------
 
     async def begin_flow(self, binding: Binding, secret: dict[str, Any], state: str | None = None) -> str:
@@ -142,10 +190,18 @@ class OAuthStates:
         await self._put("flow", state, binding, secret)
         return state
 
-    async def take_flow(self, state: str) -> tuple[Binding, dict[str, Any]]:
-        """Consume the flow state. Raises StateError: invalid_state, expired_state, replayed_state.
+    async def take_flow(self, state: str, browser: str) -> tuple[Binding, dict[str, Any]]:
+        """Consume the flow state, if `browser` (a `browser_hash`) is the one that started it.
 
-        On expiry and replay the error carries the binding so the chat can be told."""
+        Raises StateError: invalid_state, expired_state, replayed_state, other_browser (the flow is left
+        for its own browser). The first report of an expiry or a replay carries the binding, so the
+        chat can be told once."""
+        if valid_token(state):
+            entry = await self._store.peek_state(f"flow:{state}")
+            if entry is not None:
+                owner = self._binding(entry).browser
+                if not owner or not browser or not hmac.compare_digest(owner, browser):
+                    raise StateError("other_browser")
         return await self._read("flow", state, take=True)
 
     # -- pending sign-ins ----------------------------------------------------------------------------
@@ -177,11 +233,11 @@ class OAuthStates:
         if secret:
             payload["blob"] = self._cipher.encrypt_json(secret).decode("ascii")
         await self._store.put_state(f"{kind}:{token}", payload, self.ttl_seconds)
-        marker = {
-            "binding": binding.model_dump(mode="json"),
-            "expires_at": self.expires_at().isoformat(),
-            "used": False,
-        }
+        marker: dict[str, Any] = {"expires_at": self.expires_at().isoformat(), "used": False}
+        if kind == "link":
+            marker["binding"] = binding.model_dump(mode="json")
+        else:
+            marker["link"] = binding.link  # small: the binding is found through the link's marker
         await self._store.put_state(f"seen:{kind}:{token}", marker, self._marker_ttl)
 
     async def _read(self, kind: str, token: str, *, take: bool) -> tuple[Binding, dict[str, Any]]:
@@ -199,13 +255,28 @@ class OAuthStates:
         marker = await self._store.peek_state(f"seen:{key}")
         if marker is None:
             raise StateError("invalid_state")
-        binding = self._binding(marker)
+        binding = await self._marker_binding(marker)
         try:
             expired = datetime.fromisoformat(str(marker.get("expires_at"))) <= self._now()
         except ValueError:
             expired = True
-        # Issued, not expired, yet gone: someone took it first. Either way the chat can be told.
-        raise StateError("expired_state" if expired and not marker.get("used") else "replayed_state", binding)
+        # Issued, not expired, yet gone: someone took it first. Either way the chat can be told, once.
+        reason = "expired_state" if expired and not marker.get("used") else "replayed_state"
+        if marker.get("reported"):
+            raise StateError(reason)
+        await self._store.put_state(f"seen:{key}", {**marker, "reported": True}, self._marker_ttl)
+        raise StateError(reason, binding)
+
+    async def _marker_binding(self, marker: dict[str, Any]) -> Binding:
+        if "binding" in marker:
+            return self._binding(marker)
+        link = marker.get("link")
+        if not isinstance(link, str) or not valid_token(link):
+            raise StateError("invalid_state")
+        link_marker = await self._store.peek_state(f"seen:link:{link}")
+        if link_marker is None:
+            raise StateError("invalid_state")
+        return self._binding(link_marker)
 
     def _binding(self, entry: dict[str, Any]) -> Binding:
         try:

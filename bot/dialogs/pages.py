@@ -43,14 +43,24 @@ def _headers(nonce: str | None = None) -> dict[str, str]:
     }
 
 
-def _page(title: str, body: str, *, status: int, nonce: str | None = None, script: str = "") -> web.Response:
+def _page(
+    title: str,
+    body: str,
+    *,
+    status: int,
+    nonce: str | None = None,
+    script: str = "",
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main>{script}</body></html>"
     )
-    return web.Response(text=html, status=status, content_type="text/html", headers=_headers(nonce))
+    return web.Response(
+        text=html, status=status, content_type="text/html", headers={**_headers(nonce), **(headers or {})}
+    )
 
 
 def code_page(provider_label: str, code: str, account: str = "") -> web.Response:
@@ -88,9 +98,9 @@ def done_page(provider_label: str, account: str = "") -> web.Response:
     return _page("Signed in", body, status=200)
 
 
-def error_page(title: str, message: str, *, status: int = 400) -> web.Response:
+def error_page(title: str, message: str, *, status: int = 400, headers: dict[str, str] | None = None) -> web.Response:
     body = (
         f'<h1 class="bad">{escape(title)}</h1><p>{escape(message)}</p>'
         "<p class=\"muted\">Nothing was saved from this sign-in. You can close this window.</p>"
     )
-    return _page(title, body, status=status)
+    return _page(title, body, status=status, headers=headers)

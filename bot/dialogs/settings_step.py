@@ -21,6 +21,7 @@ from bot.sync.dataverse import DataverseClient
 from bot.sync.plans import get_plan
 from bot.sync.records import upsert_connector_record, upsert_settings_record
 from bot.sync.tables import CONNECTOR
+from bot.teams.escape import md_outside
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, render_message_card
 from cards.settings import INPUT_IDS
@@ -60,7 +61,7 @@ class SettingsStep:
         await self._update_or_send(turn, state, card)
 
     async def confirm(self, turn: Turn, state: SetupState, submit: SettingsSubmit) -> Connection:
-        """Create the records in Dynamics and the connection, and start the first run.
+        """Create the records in Dynamics and the connection (`start_first_run` then starts it).
 
         Raises ValidationFailed (the name is taken) or ConnectorError (Dynamics or the store failed)."""
         xero, env = state.xero, state.dynamics
@@ -85,9 +86,22 @@ class SettingsStep:
             saved = await store.create_connection(connection)
         else:
             saved = await store.save_connection(connection.model_copy(update={"version": existing.version}))
-        await self._kit.deps.scheduler.schedule_first_run(saved.id)
         log.info("connection %s created by setup %s", saved.id, state.setup_id)
         return saved
+
+    async def start_first_run(self, turn: Turn, connection: Connection) -> None:
+        """Say the connection is created, then start its first run, in that order.
+
+        The run reports through the proactive queue, independently of this turn: scheduled first, its
+        card could reach the chat before this message (it did in group chats). Scheduled in `finally`,
+        so a message Teams refuses does not leave the new connection without its first run."""
+        try:
+            await turn.send_text(
+                f"Connection '{md_outside(connection.name)}' created; the first sync is running now, "
+                "I'll post the result here."
+            )
+        finally:
+            await self._kit.deps.scheduler.schedule_first_run(connection.id)
 
     async def closed(self, turn: Turn, state: SetupState, text: str) -> None:
         """Replace the settings card once it is no longer live, so its buttons cannot be pressed."""

@@ -52,7 +52,16 @@ class XeroStep:
             log.info("Xero code exchange failed for setup %s: %s", state.setup_id, type(exc).__name__)
             raise OAuthFlowError("provider_error", "Xero did not accept the sign-in. Please try again.") from exc
         await self._kit.states.put_pending(state.setup_id, Provider.XERO, {"tokens": tokens.model_dump(mode="json")})
-        return self._kit.await_code(state, Provider.XERO)
+        return self._kit.await_code(state, Provider.XERO, await self._would_connect(tokens))
+
+    async def _would_connect(self, tokens: XeroTokenSet) -> str:
+        """The organisations this sign-in allowed, for the card before the code is typed (issue 14)."""
+        try:
+            connections = await self._oauth.connections(tokens.access_token, tokens.auth_event_id or None)
+        except ConnectorError:
+            return tokens.email
+        names = [c.tenant_name or c.tenant_id for c in connections if c.tenant_type == ORGANISATION]
+        return ", ".join(names) or tokens.email
 
     async def on_verified(self, turn: Turn, state: SetupState, secret: dict[str, Any]) -> StepResult:
         """The Teams user proved the login: read the organisations (a reconnect: check and finish)."""
@@ -110,9 +119,26 @@ class XeroStep:
             timezone=org.iana_timezone or "",
         )
         chosen = state.but(xero=choice, xero_orgs=(), verification=None, problem="")
+        await self._warn_if_connected_elsewhere(turn, state, tenant_id)
         nxt = await self._kit.signin(chosen, Provider.DYNAMICS)
         await self._kit.show(turn, nxt)
         return nxt
+
+    async def _warn_if_connected_elsewhere(self, turn: Turn, state: SetupState, tenant_id: str) -> None:
+        """Issue 14: another chat of this Teams tenant already syncs this organisation. Said without
+        naming that chat or its connection (this conversation may not see it)."""
+        for other in await self._kit.deps.store.list_connections():
+            if (
+                other.xero_tenant_id == tenant_id
+                and other.teams_tenant_id == state.tenant_id
+                and other.conversation_key != state.conversation_key
+                and other.status is not ConnectionStatus.DISCONNECTED
+            ):
+                await turn.send_text(
+                    "ℹ️ This Xero organisation is already connected in another chat of your organisation. "
+                    "Both connections will sync it; disconnecting one leaves the other's Xero sign-in in place."
+                )
+                return
 
     async def _reconnected(
         self, turn: Turn, state: SetupState, tokens: XeroTokenSet, orgs: list[XeroConnection]

@@ -83,6 +83,13 @@ class Connection(Record):
     xero_day_remaining: int | None = None
     on_demand_runs_today: int = 0
     on_demand_day: str = ""
+    # What syncs (the settings card's switches); a switched-off entity is neither read nor written.
+    sync_accounts: bool = True
+    sync_tax_rates: bool = True
+    sync_branding_themes: bool = True
+    sync_tracking_categories: bool = True
+    # The default connection of its Dynamics 365 environment; None: as decided at setup (the first one).
+    is_default: bool | None = None
     # Optimistic concurrency: bumped by every save.
     version: int = 0
 
@@ -132,6 +139,7 @@ class RunRecord(Record):
     dataverse_calls: int = 0
     xero_day_remaining: int | None = None
     full_pass: bool = False
+    skipped: list[str] = Field(default_factory=list)  # entities switched off for this run
 
     @property
     def duration_seconds(self) -> float | None:

@@ -29,6 +29,8 @@ CREATE INDEX IF NOT EXISTS connections_by_conversation ON connections (conversat
 CREATE TABLE IF NOT EXISTS tokens (
     connection_id TEXT NOT NULL, kind TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (connection_id, kind));
 CREATE TABLE IF NOT EXISTS oauth_states (state TEXT PRIMARY KEY, payload TEXT NOT NULL, expires_us INTEGER NOT NULL);
+-- The expiry sweeps (put_state, incr_counter) read by expiry: without an index, a full scan each time.
+CREATE INDEX IF NOT EXISTS oauth_states_by_expiry ON oauth_states (expires_us);
 CREATE TABLE IF NOT EXISTS conversation_refs (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, started_us INTEGER NOT NULL, data TEXT NOT NULL);
@@ -42,6 +44,7 @@ CREATE INDEX IF NOT EXISTS schedule_by_due ON schedule (due_us);
 CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (key TEXT PRIMARY KEY, data TEXT NOT NULL, etag TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, expires_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS counters_by_expiry ON counters (expires_us);
 """
 # Every table and how dump_all names its rows.
 TABLES = {

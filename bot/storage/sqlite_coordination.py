@@ -219,6 +219,8 @@ class SqliteCoordination(SqliteBase):
             row = await cursor.fetchone()
             if row is not None:
                 return int(row["value"])
+            # A new window: expired counters go first (by index), so the table holds live ones only.
+            await db.execute("DELETE FROM counters WHERE expires_us <= ?", (now,))
             await db.execute(
                 "INSERT OR REPLACE INTO counters (name, value, expires_us) VALUES (?, 1, ?)",
                 (name, now + ttl_us(ttl_seconds)),

@@ -1,6 +1,7 @@
 """One run of one connection: Xero -> mapping -> Dataverse, and the report of what happened.
 
-    load the connection -> read Xero (Organisation, Accounts, TaxRates, BrandingThemes: 4 calls)
+    load the connection -> read Xero (Organisation, then Accounts, TaxRates, BrandingThemes and
+    TrackingCategories if switched on: at most 5 calls; bot.sync.pull)
     -> map -> compare with the fingerprints of what was last written -> upsert only what changed
     (UpsertMultiple, 1,000 rows a call) -> save the fingerprints of what landed -> run report,
     connection state, the Connector row in Dynamics -> tell the notifier
@@ -8,7 +9,9 @@
 Accounts are read incrementally (If-Modified-Since the high-water mark of the last good run) except on
 a full pass: the first run and then at least once every `full_pass_every`, so archivals and deletions
 that do not bump UpdatedDateUTC are seen. Tax rates and branding themes have no such filter, so each
-run sees them whole. A record that disappeared from a complete list is marked inactive, never deleted.
+run sees them whole, and so are tracking categories (archived ones included). A record that disappeared
+from a complete list is marked inactive, never deleted. Entities switched off in the settings are
+neither read nor written (the report lists them in `skipped`); what they left in Dynamics stays.
 
 The store only ever receives ids, hashes, counts, times and scrubbed error summaries.
 """
@@ -24,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from bot import metrics
 from bot.errors import ConcurrencyError
 from bot.storage.base import (
     Connection,
@@ -46,23 +50,22 @@ from bot.sync.failures import (
     xero_sign_in_refused,
 )
 from bot.sync.fingerprint import ChangeKind, plan_changes
+from bot.sync.ledger import record_writes
 from bot.sync.mapping import (
     TABLE_OF,
     Entity,
     Row,
     inactive_row,
     key_column,
-    map_accounts,
-    map_branding_themes,
-    map_tax_rates,
     row_key,
     row_values,
 )
 from bot.sync.ports import AttentionReason, Notifier
+from bot.sync.pull import SYNC_ORDER, high_water, read_xero, skipped_entities
 from bot.sync.records import update_connector_run, upsert_connector_record
 from bot.sync.tables import Table
 from bot.sync.xero import XeroClient
-from bot.sync.xero_models import Account, Organisation
+from bot.sync.xero_models import Organisation
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +92,15 @@ class RunStage(StrEnum):
     WROTE_ACCOUNTS = "wrote_accounts"
     WROTE_TAX_RATES = "wrote_tax_rates"
     WROTE_BRANDING_THEMES = "wrote_branding_themes"
+    WROTE_TRACKING = "wrote_tracking"  # categories and their options
 
 
+# A stage after each entity written (categories and options make one stage).
 _WROTE = {
     Entity.ACCOUNTS: RunStage.WROTE_ACCOUNTS,
     Entity.TAX_RATES: RunStage.WROTE_TAX_RATES,
     Entity.BRANDING_THEMES: RunStage.WROTE_BRANDING_THEMES,
+    Entity.TRACKING_OPTIONS: RunStage.WROTE_TRACKING,
 }
 
 
@@ -208,6 +214,7 @@ class SyncEngine:
         await self._close_interrupted(connection_id, now)
         await self._store.save_run(record)
         await self._tell("run_started", lambda: self._notifier.run_started(connection, record))
+        record = record.model_copy(update={"skipped": skipped_entities(connection)})
         work = _Work(connection=connection, record=record, xero=self._xero.for_run())
         try:
             await self._sync(work, full)
@@ -227,34 +234,28 @@ class SyncEngine:
     # ---- the sync itself -------------------------------------------------------------------------
 
     async def _sync(self, work: _Work, full: bool) -> None:
-        connection, xero = work.connection, work.xero
-        tenant = connection.xero_tenant_id
+        connection = work.connection
         work.xero_tokens_at_start = await self._store.get_tokens(connection.id, TokenKind.XERO)
-        work.organisation = await xero.organisation(connection.id, tenant)
         since = None if full else connection.accounts_modified_since
-        accounts = await xero.accounts(connection.id, tenant, modified_since=since)
-        tax_rates = await xero.tax_rates(connection.id, tenant)
-        themes = await xero.branding_themes(connection.id, tenant)
+        data = await read_xero(work.xero, connection, modified_since=since)
+        work.organisation = data.organisation
         await self._progress(work, RunStage.READ_XERO)
 
         work.dv = self._dataverse_factory(connection)
         work.connector_row_id = connection.dataverse_connector_row_id or await upsert_connector_record(
             work.dv, connection
         )
-        cid = work.connector_row_id
-        failed = await self._write(
-            work, Entity.ACCOUNTS, map_accounts(accounts, cid), complete=full, verify=full
-        )
-        work.modified_since = _high_water(
-            connection.accounts_modified_since, accounts, failed, ceiling=work.record.started_at
-        )
-        await self._progress(work, RunStage.WROTE_ACCOUNTS)
-        for entity, rows in (
-            (Entity.TAX_RATES, map_tax_rates(tax_rates, cid)),
-            (Entity.BRANDING_THEMES, map_branding_themes(themes, cid)),
-        ):
-            await self._write(work, entity, rows, complete=True, verify=full)
-            await self._progress(work, _WROTE[entity])
+        for entity in SYNC_ORDER:
+            if entity not in data.enabled:
+                continue  # switched off: not read, and its rows in Dynamics stay as they are
+            rows = data.rows(entity, work.connector_row_id)
+            failed = await self._write(work, entity, rows, complete=data.complete(entity), verify=full)
+            if entity is Entity.ACCOUNTS:
+                work.modified_since = high_water(
+                    connection.accounts_modified_since, data.accounts, failed, ceiling=work.record.started_at
+                )
+            if entity in _WROTE:
+                await self._progress(work, _WROTE[entity])
 
     async def _write(
         self, work: _Work, entity: Entity, rows: dict[str, Row], *, complete: bool, verify: bool
@@ -279,20 +280,31 @@ class SyncEngine:
             table, [(row_key(table, cid, change.key), change.row) for change in changes.changes]
         )
         landed = dict(previous)
-        failed: set[str] = set()
+        written: dict[str, str] = {}
+        failed: dict[str, str] = {}
         for change, result in zip(changes.changes, results, strict=True):
             if result.ok:
                 landed[change.key] = change.fingerprint
+                written[change.key] = change.kind.value
                 work.tally(entity, change.kind.value)
                 continue
-            failed.add(change.key)
+            reason = record_reason(result.error, result.status, row_values(change.row))
+            failed[change.key] = reason
             work.tally(entity, "failed")
             if len(work.failures) < MAX_FAILURES_KEPT:
-                reason = record_reason(result.error, result.status, row_values(change.row))
                 work.failures.append(RecordFailure(entity=entity.value, key=change.key, reason=reason))
         # Only what really landed: a failed row keeps its old hash, so the next run tries it again.
         await self._store.put_fingerprints(connection_id, entity.value, landed)
-        return failed
+        await record_writes(
+            self._store,
+            connection_id,
+            entity.value,
+            work.record.id,
+            self.clock.now(),
+            written=written,
+            failed=failed,
+        )
+        return set(failed)
 
     async def _still_in_dynamics(self, work: _Work, table: Table, previous: dict[str, str]) -> dict[str, str]:
         """The fingerprints of rows that are still in Dynamics. A row someone deleted there is written
@@ -345,7 +357,7 @@ class SyncEngine:
             else:
                 update["consecutive_failures"] = 0
                 update["last_success_at"] = now
-                if full:
+                if full and c.sync_accounts:
                     update["last_full_pass_at"] = record.started_at
             if work.modified_since is not None:
                 update["accounts_modified_since"] = work.modified_since
@@ -374,6 +386,7 @@ class SyncEngine:
         await self._write_connector_run(work, after, record, after.next_run_at)
         record = record.model_copy(update={"dataverse_calls": work.dv.calls if work.dv else 0})
         await self._store.save_run(record)
+        metrics.run_finished(record.outcome.value, record.trigger, record.started_at, record.finished_at)
         await self._tell("run_finished", lambda: self._notifier.run_finished(after, record))
         await self._attention(before, after, record, failure)
         return record
@@ -441,24 +454,3 @@ def _bind(
     detail: str,
 ) -> Callable[[], Awaitable[None]]:
     return lambda: method(connection, reason, detail)
-
-
-def _high_water(
-    previous: datetime | None, accounts: list[Account], failed: set[str], *, ceiling: datetime
-) -> datetime | None:
-    """The newest UpdatedDateUTC seen, held back before any account that failed (so it is read again).
-
-    Never later than the run's start: a timestamp from Xero in the future (clock skew, bad data) would
-    otherwise hide every real change until the next full pass."""
-    stamps = [min(a.updated_date_utc, ceiling) for a in accounts if a.updated_date_utc is not None]
-    if not stamps:
-        return previous
-    mark = max(stamps)
-    if previous is not None:
-        mark = min(max(mark, previous), ceiling)
-    failed_stamps = [a.updated_date_utc for a in accounts if a.account_id in failed]
-    if failed_stamps:
-        if any(s is None for s in failed_stamps):
-            return previous
-        mark = min(mark, min(s for s in failed_stamps if s is not None) - timedelta(seconds=1))
-    return mark

@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot import metrics
 from bot.errors import (
     AuthError,
     NotFound,
@@ -144,11 +145,13 @@ async def send_with_retry(
         try:
             response = await send()
         except httpx.TransportError as exc:
+            metrics.provider_call(provider, None)
             name = type(exc).__name__
             message = f"{provider}: {name} ({exc.request.method} {exc.request.url.path})"
             if not idempotent and not isinstance(exc, _NOT_SENT):
                 raise _NotRetryable(message, provider=provider, code=name) from exc
             raise TransientProviderError(message, provider=provider, code=name) from exc
+        metrics.provider_call(provider, response.status_code)
         error = check(response)
         if error is None:
             return response

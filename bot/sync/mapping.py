@@ -18,16 +18,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from bot.sync.dataverse_batch import key_segment
 from bot.sync.tables import (
     BRANDING_THEME,
     CHART_OF_ACCOUNTS,
     CONNECTOR,
     TAX_TYPE,
+    TRACKING_CATEGORY,
+    TRACKING_OPTION,
     ColumnType,
     RecordState,
     Table,
 )
-from bot.sync.xero_models import Account, BrandingTheme, TaxComponent, TaxRate
+from bot.sync.xero_models import Account, BrandingTheme, TaxComponent, TaxRate, TrackingCategory
 
 Row = dict[str, Any]
 Key = dict[str, str]
@@ -39,12 +42,16 @@ class Entity(StrEnum):
     ACCOUNTS = "accounts"
     TAX_RATES = "tax_rates"
     BRANDING_THEMES = "branding_themes"
+    TRACKING_CATEGORIES = "tracking_categories"
+    TRACKING_OPTIONS = "tracking_options"
 
 
 TABLE_OF: dict[Entity, Table] = {
     Entity.ACCOUNTS: CHART_OF_ACCOUNTS,
     Entity.TAX_RATES: TAX_TYPE,
     Entity.BRANDING_THEMES: BRANDING_THEME,
+    Entity.TRACKING_CATEGORIES: TRACKING_CATEGORY,
+    Entity.TRACKING_OPTIONS: TRACKING_OPTION,
 }
 
 # Xero's key column in each of our tables (the other half of the alternate key).
@@ -52,6 +59,8 @@ _KEY_COLUMN: dict[str, str] = {
     CHART_OF_ACCOUNTS.logical_name: "xdc_xeroaccountid",
     TAX_TYPE.logical_name: "xdc_xerotaxtype",
     BRANDING_THEME.logical_name: "xdc_xerobrandingthemeid",
+    TRACKING_CATEGORY.logical_name: "xdc_xerotrackingcategoryid",
+    TRACKING_OPTION.logical_name: "xdc_xerotrackingoptionid",
 }
 
 
@@ -195,6 +204,62 @@ def branding_theme_row(theme: BrandingTheme, connector_row_id: str) -> Row:
             "xdc_recordstate": RecordState.ACTIVE,
         },
     )
+
+
+def tracking_category_row(category: TrackingCategory, connector_row_id: str) -> Row:
+    return _finish(
+        TRACKING_CATEGORY,
+        connector_row_id,
+        {
+            "xdc_xerotrackingcategoryid": category.tracking_category_id,
+            "xdc_name": _text(category.name) or category.tracking_category_id,
+            "xdc_status": _text(category.status),
+            "xdc_recordstate": RecordState.ACTIVE,
+        },
+    )
+
+
+def category_bind(connector_row_id: str, category_id: str) -> str:
+    """A reference to the category's row by its alternate key, so an option can be bound to it without
+    knowing the row's GUID (DP:use-alternate-key-reference-record: `@odata.bind` takes any record URL).
+    The category's row must exist when the option is written: categories are written first."""
+    key = row_key(TRACKING_CATEGORY, connector_row_id, category_id)
+    return f"/{TRACKING_CATEGORY.entity_set}{key_segment(TRACKING_CATEGORY, key)}"
+
+
+def tracking_option_rows(category: TrackingCategory, connector_row_id: str) -> dict[str, Row]:
+    """The category's options by TrackingOptionID. The category lookup is not part of the alternate key,
+    so it stays in the body of every upsert (`xdc_TrackingCategoryId@odata.bind`)."""
+    bind = {
+        TRACKING_OPTION.lookup_bind("xdc_trackingcategoryid"): category_bind(
+            connector_row_id, category.tracking_category_id
+        )
+    }
+    rows: dict[str, Row] = {}
+    for option in category.options:
+        row = _finish(
+            TRACKING_OPTION,
+            connector_row_id,
+            {
+                "xdc_xerotrackingoptionid": option.tracking_option_id,
+                "xdc_name": _text(option.name) or option.tracking_option_id,
+                "xdc_status": _text(option.status),
+                "xdc_recordstate": RecordState.ACTIVE,
+            },
+        )
+        rows[option.tracking_option_id] = {**row, **bind}
+    return rows
+
+
+def map_tracking(
+    categories: Sequence[TrackingCategory], connector_row_id: str
+) -> tuple[dict[str, Row], dict[str, Row]]:
+    """(category rows by TrackingCategoryID, option rows by TrackingOptionID)."""
+    category_rows = {c.tracking_category_id: tracking_category_row(c, connector_row_id) for c in categories}
+    option_rows: dict[str, Row] = {}
+    for category in categories:
+        option_rows.update(tracking_option_rows(category, connector_row_id))
+    return category_rows, option_rows
 
 
 def inactive_row(table: Table, connector_row_id: str, xero_key: str) -> Row:

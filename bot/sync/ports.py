@@ -15,7 +15,9 @@ from bot.storage.base import Connection, RunRecord
 class AttentionReason(StrEnum):
     XERO_RECONNECT = "xero_reconnect"  # refresh token revoked/expired (invalid_grant)
     DYNAMICS_RECONNECT = "dynamics_reconnect"  # MSAL interaction_required / invalid_grant
-    XERO_TOKEN_EXPIRING = "xero_token_expiring"  # refresh token unused for nearly 60 days
+    XERO_TOKEN_EXPIRING = "xero_token_expiring"  # refresh token unused for nearly 60 days, not refreshable
+    # Entra refresh token inactive for nearly 90 days and the sign-in keeper could not refresh it.
+    DYNAMICS_SIGNIN_EXPIRING = "dynamics_signin_expiring"
     REPEATED_FAILURES = "repeated_failures"  # three failed runs in a row
     TIMEZONE_MISMATCH = "timezone_mismatch"
     XERO_DAILY_LIMIT = "xero_daily_limit"  # daily allowance nearly used

@@ -81,7 +81,7 @@ async def upsert_settings_record(
     """Create or update the connection's Settings row (one per connector); returns its id.
 
     `is_default`: whether this is the environment's default connection (pass False when another
-    connection to the same environment already is)."""
+    connection to the same environment already is). The sync switches come from the connection."""
     row: dict[str, Any] = {
         "xdc_name": _cut(CONNECTOR_SETTINGS, "xdc_name", connection.name or connection.id),
         CONNECTOR_SETTINGS.lookup_bind("xdc_connectorid"): connector_bind(connector_row_id),
@@ -89,11 +89,28 @@ async def upsert_settings_record(
         "xdc_timezone": connection.timezone,
         "xdc_notifymode": str(connection.notify_mode),
         "xdc_isdefault": is_default,
-        "xdc_syncaccounts": True,
-        "xdc_synctaxrates": True,
-        "xdc_syncbrandingthemes": True,
+        "xdc_syncaccounts": connection.sync_accounts,
+        "xdc_synctaxrates": connection.sync_tax_rates,
+        "xdc_syncbrandingthemes": connection.sync_branding_themes,
+        "xdc_synctrackingcategories": connection.sync_tracking_categories,
     }
     return await dv.upsert(CONNECTOR_SETTINGS, {"xdc_connectorid": connector_row_id}, row)
+
+
+async def clear_other_defaults(dv: DataverseClient, connector_row_id: str) -> list[str]:
+    """Clear `xdc_isdefault` on every other Settings row of the environment; returns their connector ids.
+
+    Read from Dynamics rather than from our store: the environment may hold connections another
+    conversation (or an earlier install) set up, and exactly one default per environment is the rule."""
+    rows = await dv.find_rows(CONNECTOR_SETTINGS, "xdc_isdefault eq true", ["_xdc_connectorid_value"])
+    cleared: list[str] = []
+    for row in rows:
+        other = str(row.get("_xdc_connectorid_value") or "")
+        if not other or other.lower() == connector_row_id.lower():
+            continue
+        await dv.upsert(CONNECTOR_SETTINGS, {"xdc_connectorid": other}, {"xdc_isdefault": False})
+        cleared.append(other)
+    return cleared
 
 
 async def update_connector_run(

@@ -91,8 +91,14 @@ async def open_sync_runtime(
         timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, verify=ssl_context(settings), follow_redirects=False
     )
     try:
-        xero_oauth = XeroOAuth(settings, http)
-        xero_tokens = XeroTokenProvider(store, cipher, xero_oauth)
+        # The engine's clock (the sandbox's in tests) also dates tokens and decides their expiry and
+        # idleness (the sign-in keeper's clock must agree with the dates stored with the tokens).
+        if clock is not None:
+            xero_oauth = XeroOAuth(settings, http, now=clock.now)
+            xero_tokens = XeroTokenProvider(store, cipher, xero_oauth, now=clock.now)
+        else:
+            xero_oauth = XeroOAuth(settings, http)
+            xero_tokens = XeroTokenProvider(store, cipher, xero_oauth)
         limiter = TenantLimiter()
         xero = XeroClient(settings, http, xero_tokens, limiter)
         dynamics_auth = DynamicsAuth(settings, store, cipher)

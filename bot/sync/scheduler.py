@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import metrics
 from bot.errors import ConnectorError
 from bot.storage.base import Claim, Connection, ConnectionStatus, RunOutcome, RunRecord, Store
 from bot.sync.engine import Clock, SystemClock, update_connection
@@ -336,11 +337,13 @@ class Scheduler:
         if self._stopping.is_set():
             return
         free = self._concurrency - len(self._inflight)
+        metrics.polled(len(self._inflight), self._concurrency)
         if free <= 0:
             return
         # The store starts the lease after this moment, so on our clock it ends by `asked_at + lease`.
         asked_at = asyncio.get_running_loop().time()
         claims = await self._store.claim_due(self._clock.now(), self.owner, self._lease, free)
+        metrics.claims_made([(c.due_at, c.on_demand) for c in claims], self._clock.now())
         for claim in claims:
             current = self._inflight.get(claim.connection_id)
             if current is not None:

@@ -11,6 +11,7 @@ the store (`Store.list_runs`), and the bot process posts the cards for runs it d
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -26,6 +27,7 @@ from bot.storage.factory import open_store
 from bot.sync.ports import NullNotifier
 from bot.sync.runtime import open_sync_runtime
 from bot.sync.scheduler import Scheduler
+from bot.sync.worker_http import start_listener
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 concurrency=concurrency,
             )
             await scheduler.start()
+            listener = await start_listener(settings, lambda: scheduler.running)  # WORKER_METRICS_PORT
             log.info("worker %s running (concurrency %d)", scheduler.owner, concurrency)
             await stop.wait()
             log.info("worker %s stopping: finishing runs under way (up to %.0f s)", scheduler.owner, grace)
             await scheduler.stop(grace_seconds=grace)
+            await listener.close()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -82,11 +86,41 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info("worker stopped")
 
 
-def main() -> int:
+# Why a worker refuses the embedded store: one line, on stderr, with exit code 2 like a bad setting.
+SQLITE_REFUSAL = (
+    "refusing to start: REDIS_URL is not set, and a separate worker needs the shared Redis store "
+    "(on the embedded SQLite store the bot's own scheduler runs the syncs: start the bot alone)"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.sync.worker",
+        description=(
+            "A process that only runs syncs, beside the bot, on the shared Redis store. "
+            "Any number of workers can share one Redis."
+        ),
+        epilog=(
+            "Settings come from the environment or .env, as for the bot (see README.md). "
+            f"REDIS_URL is required. WORKER_CONCURRENCY (default {DEFAULT_CONCURRENCY}): runs at once; "
+            f"WORKER_GRACE_SECONDS (default {DEFAULT_GRACE_SECONDS:.0f}): how long runs under way may "
+            "finish after SIGTERM."
+        ),
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
+        return 2
+    if not settings.redis_url:
+        # SQLite is the embedded store of one machine's bot, which runs its syncs itself; a worker
+        # exists to add processes (and machines) on a store they all share, which only Redis is.
+        sys.stderr.write(SQLITE_REFUSAL + "\n")
         return 2
     configure_logging(settings.log_level)
     try:

@@ -1,4 +1,5 @@
-"""The Xero Accounting API client: Organisation, Accounts, TaxRates, BrandingThemes for one tenant.
+"""The Xero Accounting API client: Organisation, Accounts, TaxRates, BrandingThemes, TrackingCategories
+for one tenant.
 
 Every call: a bearer token from `XeroTokenProvider`, the `xero-tenant-id` header, `Accept:
 application/json` (Xero answers XML otherwise), one slot of the tenant's `TenantLimiter`, bounded
@@ -33,7 +34,7 @@ from bot.config import Settings
 from bot.errors import AuthError, NotFound, PermissionDenied, ProviderError
 from bot.sync.http import RetryPolicy, error_for_status, parse_retry_after, send_with_retry
 from bot.sync.ratelimit import TenantLimiter
-from bot.sync.xero_models import Account, BrandingTheme, Organisation, TaxRate
+from bot.sync.xero_models import Account, BrandingTheme, Organisation, TaxRate, TrackingCategory
 
 if TYPE_CHECKING:
     from bot.sync.xero_tokens import XeroTokenProvider
@@ -180,6 +181,12 @@ class XeroClient:
         body = await self._get(connection_id, tenant_id, "BrandingThemes")
         return _items(body, "BrandingThemes", BrandingTheme)
 
+    async def tracking_categories(self, connection_id: str, tenant_id: str) -> list[TrackingCategory]:
+        """Every category and option, archived ones too (`includeArchived=true`: without it Xero leaves
+        them out, and an archived option would look deleted). Deleted ones are never returned."""
+        body = await self._get(connection_id, tenant_id, "TrackingCategories", params={"includeArchived": "true"})
+        return _items(body, "TrackingCategories", TrackingCategory)
+
     def if_modified_since(self, since: datetime) -> str:
         """The header value: UTC `YYYY-MM-DDTHH:MM:SS`, `overlap` earlier than asked (naive means UTC)."""
         aware = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -188,9 +195,17 @@ class XeroClient:
     # --- plumbing --------------------------------------------------------------------------------
 
     async def _get(
-        self, connection_id: str, tenant_id: str, resource: str, extra: dict[str, str] | None = None
+        self,
+        connection_id: str,
+        tenant_id: str,
+        resource: str,
+        extra: dict[str, str] | None = None,
+        *,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
         url = f"{self._settings.xero_api_url}{API_PATH}/{resource}"
+        if params:
+            url = str(httpx.URL(url, params=params))
         token = await self._tokens.access_token(connection_id)
         try:
             response = await self._send(url, tenant_id, token, extra)

@@ -1,4 +1,5 @@
-"""Typed, frozen views of what Xero returns: Accounts, TaxRates, BrandingThemes, Organisation, connections.
+"""Typed, frozen views of what Xero returns: Accounts, TaxRates, BrandingThemes, TrackingCategories,
+Organisation, connections.
 
 Field names are snake_case; Xero's PascalCase (camelCase for /connections) are the aliases, so
 `Account.model_validate(xero_json)` works and `Account(account_id=...)` too. Every field but the key
@@ -194,6 +195,27 @@ class BrandingTheme(XeroModel):
     type: str | None = Field(default=None, alias="Type")  # always INVOICE today
     sort_order: int | None = Field(default=None, alias="SortOrder")  # the default theme has 0
     created_date_utc: XeroDateTime = Field(default=None, alias="CreatedDateUTC")
+
+
+class TrackingStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+    DELETED = "DELETED"  # only in the answer to a DELETE: a deleted category or option leaves every read
+
+
+class TrackingOption(XeroModel):
+    tracking_option_id: str = Field(alias="TrackingOptionID")
+    name: Text = Field(default="", alias="Name")
+    status: Annotated[str | None, _known(TrackingStatus)] = Field(default=None, alias="Status")
+
+
+class TrackingCategory(XeroModel):
+    """A tracking category (Region, Department) and its options; max 2 ACTIVE per organisation."""
+
+    tracking_category_id: str = Field(alias="TrackingCategoryID")
+    name: Text = Field(default="", alias="Name")
+    status: Annotated[str | None, _known(TrackingStatus)] = Field(default=None, alias="Status")
+    options: tuple[TrackingOption, ...] = Field(default=(), alias="Options")
 
 
 class Organisation(XeroModel):

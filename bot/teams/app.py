@@ -21,10 +21,11 @@ from bot.config import Settings
 from bot.dialogs import SetupDeps, SetupFeature, SetupOptions
 from bot.storage.base import Store
 from bot.sync.discovery import DiscoveryClient
+from bot.sync.keepalive import KeeperPolicy, SignInKeeper
 from bot.sync.runtime import SyncRuntime, open_sync_runtime
 from bot.sync.scheduler import Scheduler
 from bot.sync.service import SyncService
-from bot.teams.adapter import build_adapter
+from bot.teams.adapter import build_adapter, close_adapter
 from bot.teams.commands import OpsCommands
 from bot.teams.disconnect import Disconnector
 from bot.teams.endpoint import messages_handler
@@ -37,7 +38,9 @@ from bot.teams.runcards import RunCardBook
 from bot.teams.state import StoreStorage
 from bot.teams.welcome import Welcomer
 from bot.web.health import health_routes
+from bot.web.metrics import metrics_routes, timed_turns
 from bot.web.pages import legal_routes
+from bot.web.solution import download_url, solution_routes
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +59,21 @@ class BotApp:
     setup: SetupFeature
     ops: OpsCommands
     watcher: RunWatcher
+    keeper: SignInKeeper
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/api/messages", messages_handler(self.adapter, self.bot)),
+            web.post(
+                "/api/messages",
+                timed_turns(
+                    messages_handler(
+                        self.adapter, self.bot, loopback_service_urls_only=self.settings.anonymous_bot
+                    )
+                ),
+            ),
             *health_routes(self.store),
+            *(metrics_routes() if self.settings.metrics_enabled else []),
+            *solution_routes(),
             *self.setup.routes(),
             *legal_routes(self.settings),
         ]
@@ -69,14 +82,20 @@ class BotApp:
         if self.settings.run_scheduler:
             await self.scheduler.start()
         await self.watcher.start()
+        # In the bot process whether or not it runs syncs: its notifier is the one that reaches Teams.
+        if self.settings.signin_keeper_enabled:
+            await self.keeper.start()
 
     async def stop(self) -> None:
         """Stop taking work, finish what is under way, release leases."""
+        await self.keeper.stop()
         await self.watcher.stop()
         await self.ops.close()
         await self.scheduler.stop()
         # Notifications are delivered in the background: let the queued ones go out.
         await self.notifier.sender.close()
+        # The connector clients' shared HTTP session, once nothing more will be sent.
+        await close_adapter(self.adapter)
 
 
 @asynccontextmanager
@@ -107,13 +126,23 @@ async def open_bot_app(settings: Settings, store: Store) -> AsyncIterator[BotApp
                 discovery=DiscoveryClient(settings, runtime.http),
                 scheduler=sync,
             ),
-            SetupOptions(),
+            SetupOptions(
+                appsource_url=settings.solution_appsource_url,
+                solution_zip_url=download_url(settings.public_base_url),
+            ),
         )
         disconnector = Disconnector(
             store, runtime.xero_oauth, runtime.xero_tokens, runtime.dynamics_auth, runtime.dataverse_factory
         )
         ops = OpsCommands(
-            store, sync, notifier, disconnector, setup, dataverse_factory=runtime.dataverse_factory
+            store,
+            sync,
+            notifier,
+            disconnector,
+            setup,
+            dataverse_factory=runtime.dataverse_factory,
+            solution_download_url=download_url(settings.public_base_url),
+            xero=runtime.xero,
         )
         router = Router()
         ops.register(router)
@@ -128,6 +157,14 @@ async def open_bot_app(settings: Settings, store: Store) -> AsyncIterator[BotApp
             verify_state=setup.verify_state,
         )
         watcher = RunWatcher(store, notifier)
+        keeper = SignInKeeper(
+            store,
+            runtime.xero_tokens,
+            runtime.dynamics_auth,
+            notifier,
+            discovery_url=settings.dataverse_discovery_url,
+            policy=KeeperPolicy.from_settings(settings),
+        )
         yield BotApp(
             settings=settings,
             store=store,
@@ -141,4 +178,5 @@ async def open_bot_app(settings: Settings, store: Store) -> AsyncIterator[BotApp
             setup=setup,
             ops=ops,
             watcher=watcher,
+            keeper=keeper,
         )

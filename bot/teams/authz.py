@@ -31,7 +31,7 @@ class Permission(StrEnum):
 
 
 # The commands and buttons that change a connection.
-MANAGE_COMMANDS = frozenset({"settings", "pause", "resume", "disconnect"})
+MANAGE_COMMANDS = frozenset({"settings", "pause", "resume", "disconnect", "upgrade"})
 
 NOT_HERE = "I can't find that connection in this chat. Type **status** to see the ones set up here."
 

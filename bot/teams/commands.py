@@ -31,14 +31,17 @@ from bot.errors import ValidationFailed
 from bot.storage.base import Connection, Store, utcnow
 from bot.sync.engine import DataverseFactory
 from bot.sync.service import SyncService
+from bot.sync.xero import XeroClient
 from bot.teams.authz import NOT_HERE, Authorizer, Denied, Permission, Requester
 from bot.teams.background import BackgroundTasks
 from bot.teams.disconnect import Disconnector
+from bot.teams.insight import Insight
 from bot.teams.lifecycle import Lifecycle, message
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.router import Router
 from bot.teams.run_now import RunNow
 from bot.teams.settings_form import SettingsForm
+from bot.teams.solution_upgrade import SolutionUpgrades
 from bot.teams.turn import Turn
 from cards import (
     Choice,
@@ -74,6 +77,7 @@ VERB_COMMANDS: dict[CardVerb, str] = {
     CardVerb.SHOW_STATUS: "status",
     CardVerb.SHOW_HISTORY: "history",
     CardVerb.RESUME_SYNC: "resume",
+    CardVerb.SOLUTION_UPGRADE: "upgrade",
 }
 
 Handler = Callable[[Turn, Requester, Connection, int | None], Awaitable[None]]
@@ -100,6 +104,8 @@ class OpsCommands:
         authorizer: Authorizer | None = None,
         bot_name: str = "Xero Sync",
         clock: Callable[[], datetime] = utcnow,
+        solution_download_url: str = "",
+        xero: XeroClient | None = None,
     ) -> None:
         self._store = store
         self._sync = sync
@@ -114,7 +120,15 @@ class OpsCommands:
         self._settings = SettingsForm(
             store, notifier.sender, self.tasks, self._authz, dataverse_factory, clock=clock
         )
+        self._solution = SolutionUpgrades(dataverse_factory, notifier.sender, self.tasks)
+        self._solution_download_url = solution_download_url
+        # preview and why (bot.teams.insight): they read, never write; `xero` is the runs' own client.
+        self._insight = Insight(
+            store, notifier.sender, self.tasks, xero=xero, dataverse_factory=dataverse_factory
+        )
         self._handlers: dict[str, Handler] = {
+            "preview": self._preview,
+            "upgrade": self._upgrade,
             "status": self._status,
             "now": self._run_now,
             "history": self._history,
@@ -127,6 +141,8 @@ class OpsCommands:
     def register(self, router: Router) -> None:
         for name in CONNECTION_COMMANDS:
             router.on_command(name, partial(self._on_command, name))
+        router.on_command("preview", partial(self._on_command, "preview"))
+        router.on_command("why", self._on_why)
         router.on_command("connect", self._on_connect)
         router.on_command("help", self._on_help)
         router.on_help(self._on_help)
@@ -195,10 +211,23 @@ class OpsCommands:
         parsed = parse_command(submit.command_text)
         if parsed.command is not None and parsed.command.name in self._handlers:
             await self._on_command(parsed.command.name, turn, parsed.args)
+        elif parsed.command is not None and parsed.command.name == "why":
+            await self._on_why(turn, parsed.args)
         elif parsed.command is not None and parsed.command.name == "connect":
             await self._on_connect(turn, [])
         else:
             await self._on_help(turn, [])
+
+    async def _on_why(self, turn: Turn, args: list[str]) -> None:
+        """`why <code or name>` searches every connection of this chat the requester may see."""
+        here = await self._connections_here(Requester.from_turn(turn))
+        if not here:
+            await self._resolve(turn, here, "why", "")
+            return
+        await self._insight.why(turn, here, args)
+
+    async def _preview(self, turn: Turn, _r: Requester, connection: Connection, _n: int | None) -> None:
+        await self._insight.preview(turn, connection)
 
     async def _on_connect(self, turn: Turn, _args: list[str]) -> None:
         await self._setup.start_setup(turn)
@@ -278,8 +307,18 @@ class OpsCommands:
     async def _status(self, turn: Turn, _r: Requester, connection: Connection, _n: int | None) -> None:
         runs = await self._sync.history(connection.id, 1)
         data = StatusCardData.from_connection(connection, runs[0] if runs else None)
-        data = data.model_copy(update={"next_run_at": await self._sync.next_run_at(connection)})
-        await turn.send_card(render_status_card(data))
+        update: dict[str, Any] = {"next_run_at": await self._sync.next_run_at(connection)}
+        line = await self._solution.describe(connection)
+        if line is not None:
+            update |= {
+                "solution_words": line.words,
+                "solution_upgradable": line.upgradable,
+                "solution_download_url": self._solution_download_url,
+            }
+        await turn.send_card(render_status_card(data.model_copy(update=update)))
+
+    async def _upgrade(self, turn: Turn, _r: Requester, connection: Connection, _n: int | None) -> None:
+        await self._solution.upgrade(turn, connection)
 
     async def _history(self, turn: Turn, _r: Requester, connection: Connection, count: int | None) -> None:
         n = max(1, min(count or DEFAULT_HISTORY, MAX_HISTORY_ROWS))

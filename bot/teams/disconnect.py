@@ -12,6 +12,18 @@ Order matters:
 
 What is already in Dynamics 365 stays: it is the customer's data. Steps 2 and 3 are best effort: a
 provider that cannot be reached is named in the report, and its sign-in expires on its own.
+
+Step 3 takes away only what is this connection's alone (issue 14). Xero keeps one connection per user,
+app and organisation (the same `xero_connection_id` for every sign-in of that user to that
+organisation), and revoking a refresh token ends the user's grant to the app, with every organisation
+it connected. So when another live connection (another chat, another creator) has the same Xero
+connection, or tokens of the same Xero user, neither is done: our tokens for this connection are
+forgotten and the report says the Xero sign-in was kept for the other one (naming nothing about it).
+Xero: `DELETE /Connections/{id}` "deletes a connection for this user (i.e. disconnect a tenant)"
+(https://github.com/XeroAPI/Xero-OpenAPI/blob/master/xero-identity.yaml); revoking a refresh token
+"removes all their connections to your app" (https://github.com/XeroAPI/xero-node/releases/tag/4.10.1;
+https://developer.xero.com/documentation/guides/oauth2/auth-flow/#revoking-tokens). Connections of a
+setup still under way (tokens not yet a connection's) are not counted.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from bot.storage.base import Connection, ConnectionStatus, Store, utcnow
 from bot.sync.dynamics_auth import DynamicsAuth
 from bot.sync.engine import DataverseFactory, update_connection
 from bot.sync.records import mark_connector_disconnected
-from bot.sync.xero_auth import XeroOAuth
+from bot.sync.xero_auth import XeroOAuth, XeroTokenSet
 from bot.sync.xero_tokens import XeroTokenProvider
 
 log = logging.getLogger(__name__)
@@ -38,7 +50,10 @@ class DisconnectReport:
     xero_removed: bool = False  # the organisation's connection to the app is gone (or was already)
     xero_revoked: bool = False
     dynamics_marked: bool = False
+    # Another live connection uses the same Xero connection or grant: it was left in place.
+    xero_shared: bool = False
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what to tell that is not a problem
 
     @property
     def complete(self) -> bool:
@@ -119,6 +134,14 @@ class Disconnector:
         if tokens is None:
             report.xero_removed = report.xero_revoked = True  # nothing held, nothing to undo
             return
+        if await self._shared_in_xero(report.connection, tokens):
+            report.xero_shared = True
+            report.notes.append(
+                "Another connection uses the same Xero sign-in, so I left it in place in Xero and only "
+                "forgot it here."
+            )
+            log.info("connection %s: its Xero sign-in is shared; not revoked", connection_id)
+            return
         xero_connection_id = report.connection.xero_connection_id
         if xero_connection_id:
             try:
@@ -142,6 +165,27 @@ class Disconnector:
                 "I couldn't revoke the Xero sign-in (Xero did not confirm it). I've forgotten it here; to be "
                 "sure, remove the app under Settings → Connected apps in Xero."
             )
+
+    async def _shared_in_xero(self, connection: Connection, tokens: XeroTokenSet) -> bool:
+        """Whether another live connection has this Xero connection or a grant of the same Xero user.
+
+        Read before anything is undone; the connection itself is already marked disconnected, so a
+        second disconnect of it running at the same time does not count it."""
+        user = tokens.xero_user_id or tokens.email.casefold()
+        for other in await self._store.list_connections():
+            if other.id == connection.id or other.status is ConnectionStatus.DISCONNECTED:
+                continue
+            if connection.xero_connection_id and other.xero_connection_id == connection.xero_connection_id:
+                return True
+            if not user:
+                continue
+            try:
+                theirs = await self._xero_tokens.load(other.id)
+            except ConnectorError:
+                return True  # unknown: keeping a grant is safer than cutting someone else off
+            if theirs is not None and user in (theirs.xero_user_id, theirs.email.casefold()):
+                return True
+        return False
 
     async def _forget(self, report: DisconnectReport) -> None:
         connection_id = report.connection.id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import jwt
 from aiohttp import web
@@ -19,12 +20,19 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from msrest.serialization import Model
 
+from bot.config import is_loopback_host
+from bot.web.metrics import ACTIVITY_TYPE
+
 log = logging.getLogger(__name__)
 
 
 def messages_handler(
-    adapter: CloudAdapter, bot: Bot
+    adapter: CloudAdapter, bot: Bot, *, loopback_service_urls_only: bool = False
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`loopback_service_urls_only`: anonymous mode. Nothing vouches for an unsigned activity, so its
+    `serviceUrl` (where the bot sends replies, and later proactive messages) may only be this machine:
+    a remote caller cannot point the bot's notifications at their own server."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/json")
@@ -35,10 +43,14 @@ def messages_handler(
             raise web.HTTPBadRequest(text="The body is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
             raise web.HTTPBadRequest(text="The body is not an activity")
+        request[ACTIVITY_TYPE] = body["type"]  # the turn-latency metric's label (bot.web.metrics)
         try:
             activity = Activity().deserialize(body)
         except Exception:
             raise web.HTTPBadRequest(text="The activity is malformed") from None
+        if loopback_service_urls_only and not _loopback_url(activity.service_url):
+            log.warning("anonymous mode: refused an activity whose serviceUrl is not on this machine")
+            raise web.HTTPUnauthorized(text="Anonymous mode accepts only local channels")
         try:
             # CloudAdapter.process would parse the body again and serialize an invoke's answer a second
             # time (botbuilder's handlers hand back a dict already, which its serializer cannot take:
@@ -63,3 +75,13 @@ def messages_handler(
         return web.json_response(answer, status=invoke.status)
 
     return handle
+
+
+def _loopback_url(url: object) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and is_loopback_host(parts.hostname)

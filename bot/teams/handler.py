@@ -179,6 +179,9 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
             return _card_response(200, MESSAGE_TYPE, f"⚠️ {exc}")
         if card is None:
             return _card_response(200, MESSAGE_TYPE, "Done.")
+        if isinstance(card, str):
+            # What the handler said (a refusal reads as one), not a blanket "Done." (issue 14).
+            return _card_response(200, MESSAGE_TYPE, card)
         return _card_response(200, CARD_TYPE, card)
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> InvokeResponse:

@@ -187,6 +187,6 @@ def _disconnected(report: DisconnectReport, by: str) -> dict[str, Any]:
         f"Disconnected by {by}. Scheduled runs stopped and the sign-ins to Xero and Dynamics 365 are forgotten; "
         "what is already in Dynamics 365 stays."
     ]
-    lines += report.problems
+    lines += [*report.notes, *report.problems]
     tone = MessageTone.SUCCESS if report.complete else MessageTone.WARNING
     return message(tone, f"{name} is disconnected", "\n".join(lines))

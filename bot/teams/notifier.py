@@ -44,7 +44,8 @@ STAGE_WORDS: dict[str, str] = {
     RunStage.READ_XERO: "Read Xero; writing to Dynamics 365",
     RunStage.WROTE_ACCOUNTS: "Chart of Accounts written; tax rates next",
     RunStage.WROTE_TAX_RATES: "Tax rates written; branding themes next",
-    RunStage.WROTE_BRANDING_THEMES: "Branding themes written; finishing",
+    RunStage.WROTE_BRANDING_THEMES: "Branding themes written; tracking categories next",
+    RunStage.WROTE_TRACKING: "Tracking categories written; finishing",
 }
 
 

@@ -13,7 +13,10 @@ the store and skipped from then on (`ConversationGone`), and the caller (the syn
 `enqueue` hands a delivery to a per-conversation background worker, for callers that must not wait on
 Teams (the sync's notifier): jobs of one conversation run one after the other in order, a job may replace
 a queued one with the same `coalesce` key (only the latest state of a progress card matters), and a job
-that fails is logged, never raised.
+that fails is logged, never raised. A conversation's queue is bounded (`max_queued`, issue 14): at Teams'
+pace of about two messages a second, a deeper queue would deliver stale news many minutes late and hold memory
+for anyone who can make the bot talk; beyond it the oldest queued job is dropped (and logged), since the
+newer ones carry the newer state.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import ConversationReference
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot import metrics
 from bot.storage.base import ConversationStore
 from bot.teams.turn import card_activity
 
 log = logging.getLogger(__name__)
 
 RETRIABLE = frozenset({429, 412, 502, 503, 504})
+MAX_QUEUED_PER_CONVERSATION = 500
 
 Job = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -166,8 +171,11 @@ class ProactiveSender:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
+        max_queued: int = MAX_QUEUED_PER_CONVERSATION,
     ) -> None:
         self._adapter = adapter
+        self._max_queued = max(1, max_queued)
+        self.dropped = 0  # queued jobs dropped because a conversation's queue was full
         self._conversations = conversations
         self._bot_app_id = bot_app_id
         self._windows = tuple(windows)
@@ -224,7 +232,13 @@ class ProactiveSender:
                 if queued.coalesce == coalesce:
                     lane.queue[index] = _Queued(job, label, coalesce)
                     return
+        if len(lane.queue) >= self._max_queued:
+            dropped = lane.queue.popleft()
+            self.dropped += 1
+            metrics.queued(-1)
+            log.warning("a conversation's delivery queue is full: dropped its oldest %s", dropped.label)
         lane.queue.append(_Queued(job, label, coalesce))
+        metrics.queued(1)
         if lane.worker is None or lane.worker.done():
             lane.worker = asyncio.create_task(
                 self._work(conversation_key, lane), name=f"deliver:{conversation_key}"
@@ -256,6 +270,7 @@ class ProactiveSender:
             dropped = sum(len(lane.queue) for lane in self._lanes.values())
             log.warning("shutting down with %d notification(s) undelivered", dropped)
         for lane in self._lanes.values():
+            metrics.queued(-len(lane.queue))
             lane.queue.clear()
             if lane.worker is not None and not lane.worker.done():
                 lane.worker.cancel()
@@ -265,6 +280,7 @@ class ProactiveSender:
     async def _work(self, key: str, lane: _Lane) -> None:
         while lane.queue:
             item = lane.queue.popleft()
+            metrics.queued(-1)
             try:
                 await item.job()
             except ConversationGone:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 REQUESTED = "Starting: waiting for the sync to begin"
 JOINED = "Already running: its result will show here"
 QUEUED = "Queued: starts as soon as a worker is free"
+# On-demand runs one person other than the creator may ask for per connection and UTC day (issue 14):
+# anyone in the chat may sync now, but not spend the whole plan's daily allowance alone.
+OTHERS_ON_DEMAND_PER_DAY = 3
 
 
 class RunNow:
@@ -55,6 +58,13 @@ class RunNow:
 
     async def start(self, turn: Turn, requester: Requester, connection: Connection) -> None:
         running = await self._sync.running(connection.id)
+        if running is None and not await self._within_own_share(requester, connection):
+            text = (
+                f"You've asked for {OTHERS_ON_DEMAND_PER_DAY} on-demand syncs of this connection today, the most "
+                "one person other than its creator may. Scheduled syncs go on; the creator can still sync now."
+            )
+            await turn.send_card(_message(MessageTone.WARNING, "The sync didn't start", text, connection))
+            return
         if running is not None:
             card = progress_card(connection, running, JOINED)
         else:
@@ -70,6 +80,17 @@ class RunNow:
             except ConnectorError as exc:
                 log.warning("could not remember the card of a requested run: %s", type(exc).__name__)
         self._tasks.spawn(self._request(connection, requester, ref), name=f"now:{connection.id}")
+
+    async def _within_own_share(self, requester: Requester, connection: Connection) -> bool:
+        if requester.user_id and requester.user_id == connection.created_by_aad_id:
+            return True
+        day = self._clock().date().isoformat()
+        name = f"on_demand_user:{connection.id}:{requester.tenant_id}:{requester.user_id}:{day}"
+        try:
+            used = await self._store.incr_counter(name, ttl_seconds=2 * 86400)
+        except ConnectorError:
+            return True  # the connection's own allowance still applies in the scheduler
+        return used <= OTHERS_ON_DEMAND_PER_DAY
 
     async def _request(self, connection: Connection, requester: Requester, ref: CardRef | None) -> None:
         cid = connection.id

@@ -25,16 +25,22 @@ from bot.errors import ConnectorError, ValidationFailed
 from bot.storage.base import Connection, ConnectionStatus, Store, utcnow
 from bot.sync.engine import DataverseFactory, update_connection
 from bot.sync.plans import PLANS_BY_ID
-from bot.sync.records import update_connector_status, upsert_connector_record, upsert_settings_record
+from bot.sync.records import (
+    clear_other_defaults,
+    update_connector_status,
+    upsert_connector_record,
+    upsert_settings_record,
+)
 from bot.sync.tables import CONNECTOR_SETTINGS
 from bot.teams.authz import Authorizer, Denied, Permission, Requester
 from bot.teams.background import BackgroundTasks
+from bot.teams.escape import md_outside
 from bot.teams.proactive import ProactiveSender
 from bot.teams.runcards import thread_of
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, SettingsCardData, render_message_card, render_settings_card
 from cards.elements import md_escape
-from cards.settings import NOTIFY_TITLES
+from cards.settings import DEFAULT_SWITCH, NOTIFY_TITLES, SYNC_SWITCHES
 from cards.submits import SettingsCancelSubmit, SettingsSubmit, parse_submit
 
 log = logging.getLogger(__name__)
@@ -56,9 +62,20 @@ def _plan_name(plan_id: str) -> str:
     return plan.name if plan else plan_id
 
 
+def _environment(connection: Connection) -> str:
+    return connection.dataverse_env_name or "this Dynamics 365 environment"
+
+
 def describe_changes(before: Connection, submit: SettingsSubmit, by: str) -> list[str]:
     """One sentence per changed setting, naming who changed it."""
     changes: list[str] = []
+    for field, title in SYNC_SWITCHES:
+        wanted = getattr(submit, field)
+        if wanted is not None and wanted != getattr(before, field):
+            state = "on" if wanted else "off (its rows in Dynamics 365 stay as they are)"
+            changes.append(f"{title.split(' and ')[0]} switched {state} by {by}")
+    if submit.is_default and not before.is_default:
+        changes.append(f"Made the default connection for {_environment(before)} by {by}")
     if submit.connection_name != before.name:
         changes.append(f"Name changed from “{before.name}” to “{submit.connection_name}” by {by}")
     if submit.plan != before.plan:
@@ -92,6 +109,7 @@ class SettingsForm:
         self._clock = clock
 
     async def show(self, turn: Turn, connection: Connection) -> None:
+        connection = await self._with_default(connection)
         await turn.send_card(
             render_settings_card(SettingsCardData.from_connection(connection, now=self._clock()))
         )
@@ -129,6 +147,14 @@ class SettingsForm:
             error = ValidationFailed(clash, {"connection_name": clash})
             await self._redisplay(turn, connection, submit.model_dump(), error)
             return
+        connection = await self._with_default(connection)
+        if submit.is_default is False and connection.is_default:
+            # Exactly one default per environment: it moves by choosing another one, never by leaving none.
+            why = "To change the default, open the settings of another connection and make it the default."
+            await self._redisplay(
+                turn, connection, submit.model_dump(), ValidationFailed(why, {DEFAULT_SWITCH: why})
+            )
+            return
         by = requester.user_name or "someone"
         if not describe_changes(connection, submit, by):
             await self._replace(turn, _notice(MessageTone.INFO, f"Nothing changed in {connection.name}", ""))
@@ -137,6 +163,8 @@ class SettingsForm:
         changes: list[str] = []
 
         def apply(current: Connection) -> Connection:
+            if current.is_default is None:
+                current = current.model_copy(update={"is_default": connection.is_default})
             changes[:] = describe_changes(current, submit, by)
             update: dict[str, object] = {
                 "name": submit.connection_name,
@@ -144,7 +172,14 @@ class SettingsForm:
                 "timezone": submit.timezone,
                 "notify_mode": submit.notify_mode,
                 "updated_at": now,
+                "is_default": bool(submit.is_default) or bool(current.is_default),
             }
+            for field, _ in SYNC_SWITCHES:
+                if getattr(submit, field) is not None:
+                    update[field] = getattr(submit, field)
+            if submit.sync_accounts and not current.sync_accounts:
+                # Changes made while the accounts were off carry old timestamps: read them all again.
+                update["accounts_modified_since"] = None
             if submit.plan != current.plan and current.status == ConnectionStatus.ACTIVE:
                 update["next_run_at"] = _next_due(current, submit.plan, now)
             return current.model_copy(update=update)
@@ -164,8 +199,52 @@ class SettingsForm:
         )
         await turn.send_text(md_escape("\n\n".join(changes)))  # names are the users' words, not markdown
         log.info("settings of connection %s changed", saved.id, extra={"by": requester.user_id})
+        if saved.is_default and not before.is_default:
+            await self._clear_other_defaults(saved)
         key, thread = turn.conversation_key, thread_of(turn)
         self._tasks.spawn(self._write_dynamics(saved, key, thread), name=f"settings:{saved.id}")
+
+    async def _with_default(self, connection: Connection) -> Connection:
+        """The connection with `is_default` known: unset means as the setup decided, which made the
+        first connection of an environment its default."""
+        if connection.is_default is not None:
+            return connection
+        return connection.model_copy(update={"is_default": await self._first_in_environment(connection)})
+
+    async def _first_in_environment(self, connection: Connection) -> bool:
+        same = [c for c in await self._store.list_connections() if _same_environment(c, connection)]
+        if any(c.is_default for c in same if c.id != connection.id):
+            return False
+        earlier = [c for c in same if c.id != connection.id and c.created_at < connection.created_at]
+        return not earlier
+
+    async def _clear_other_defaults(self, connection: Connection) -> None:
+        """In our store: no other connection of the environment is its default any more, and their
+        conversations are told (this one already was)."""
+        env = _environment(connection)
+        for other in await self._store.list_connections():
+            if other.id == connection.id or not _same_environment(other, connection):
+                continue
+            if other.is_default is False:
+                continue
+
+            def clear(c: Connection) -> Connection:
+                return c.model_copy(update={"is_default": False})
+
+            await update_connection(self._store, other.id, clear)
+            if (
+                other.conversation_key == connection.conversation_key
+                or other.status == ConnectionStatus.DISCONNECTED
+            ):
+                continue
+            text = (
+                f"**{md_escape(connection.name)}** is now the default connection for {md_escape(env)}; "
+                f"**{md_escape(other.name)}** no longer is."
+            )
+            try:
+                await self._sender.send_text(other.conversation_key, text, thread_id=other.thread_activity_id)
+            except Exception as exc:  # that conversation may be gone; the change stands
+                log.warning("could not tell another conversation about the default: %s", type(exc).__name__)
 
     async def _write_dynamics(self, connection: Connection, conversation_key: str, thread_id: str) -> None:
         if self._dataverse_factory is None or not connection.dataverse_api_url:
@@ -173,9 +252,14 @@ class SettingsForm:
         try:
             dv = self._dataverse_factory(connection)
             row_id = connection.dataverse_connector_row_id or await upsert_connector_record(dv, connection)
-            current = await dv.rows_for_connector(CONNECTOR_SETTINGS, row_id, ["xdc_isdefault"])
-            # Keep whether it is the environment's default: that is decided at setup, not here.
-            is_default = bool(current[0].get("xdc_isdefault", True)) if current else True
+            if connection.is_default is None:
+                # Never chosen here: keep what the setup decided.
+                current = await dv.rows_for_connector(CONNECTOR_SETTINGS, row_id, ["xdc_isdefault"])
+                is_default = bool(current[0].get("xdc_isdefault", True)) if current else True
+            else:
+                is_default = connection.is_default
+            if is_default:
+                await clear_other_defaults(dv, row_id)
             settings_id = await upsert_settings_record(dv, connection, row_id, is_default=is_default)
             await update_connector_status(dv, connection)
         except ConnectorError as exc:
@@ -213,10 +297,13 @@ class SettingsForm:
                 bool(connection.dataverse_env_id) and other.dataverse_env_id == connection.dataverse_env_id
             )
             if (here or same_env) and other.name.casefold() == name.casefold():
-                where = (
-                    "in this chat" if here else f"in {connection.dataverse_env_name or 'this environment'}"
-                )
-                return f"Another connection {where} is already called “{other.name}”."
+                # Only what this chat may know (issue 14): a connection of this chat by its name; of
+                # another chat, neither its spelling nor where it lives. Names are unique per
+                # environment, whose Connector rows the person changing this can read in Dynamics anyway.
+                if here:
+                    return f"Another connection in this chat is already called “{other.name}”."
+                env = connection.dataverse_env_name or "this Dynamics 365 environment"
+                return f"{env} already has a connection with that name. Choose another one."
         return ""
 
     # ---- the form again, with errors ----------------------------------------------------------------
@@ -231,7 +318,7 @@ class SettingsForm:
         known = bool(echo.connection_id) and len(echo.connection_id) <= 100
         connection = await self._store.get_connection(echo.connection_id) if known else None
         if connection is None or not await self._authz.may_manage(connection, requester):
-            await turn.send_text(f"⚠️ {error}")
+            await turn.send_text(f"⚠️ {md_outside(str(error), 400)}")
             return
         await self._redisplay(turn, connection, echo.model_dump(), error)
 
@@ -252,7 +339,7 @@ class SettingsForm:
             await turn.update_card(turn.reply_to_id, card)
         else:
             await turn.send_card(card)
-        await turn.send_text(f"⚠️ {error}")
+        await turn.send_text(f"⚠️ {md_outside(str(error), 400)}")
 
     @staticmethod
     async def _replace(turn: Turn, card: dict[str, Any]) -> None:
@@ -261,6 +348,12 @@ class SettingsForm:
             await turn.update_card(turn.reply_to_id, card)
         else:
             await turn.send_card(card)
+
+
+def _same_environment(a: Connection, b: Connection) -> bool:
+    if a.dataverse_env_id and b.dataverse_env_id:
+        return a.dataverse_env_id == b.dataverse_env_id
+    return bool(a.dataverse_api_url) and a.dataverse_api_url == b.dataverse_api_url
 
 
 def _next_due(connection: Connection, plan_id: str, now: datetime) -> datetime:

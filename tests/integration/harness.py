@@ -35,6 +35,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.crypto import TokenCipher
+from bot.solution import build_zip
 from bot.storage.base import Connection, RunRecord, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
@@ -305,7 +306,8 @@ async def open_harness(
     """Start the sandboxes on ephemeral ports and everything the sync needs, pointed at them."""
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    sandboxes = Sandboxes(tmp_path / "sandbox", clock=clock)
+    # The seeded "installed" environments import the solution we ship (the sandbox cannot build it).
+    sandboxes = Sandboxes(tmp_path / "sandbox", clock=clock, solution_zip=build_zip(managed=True))
     await sandboxes.start()
     try:
         sandboxes.register_bot(PUBLIC_BASE_URL)

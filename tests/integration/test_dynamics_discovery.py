@@ -24,7 +24,7 @@ async def test_lists_only_the_enabled_environments_the_user_is_in(dyn: Dyn) -> N
     assert prod.id == seed.organization_id
     assert prod.friendly_name == "Contoso Production"
     assert prod.url == f"{base}/env/contosoprod"
-    assert prod.api_url == f"{base}/env/contosoprod"
+    assert prod.api_url == f"{base}/api-env/contosoprod"  # ApiUrl differs from Url, as in the real service
     assert prod.state == 0
     assert prod.tenant_id == CONTOSO.id
     assert prod.environment_id == seed.environment_id

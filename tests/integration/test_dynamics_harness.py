@@ -22,6 +22,7 @@ import pytest
 
 from bot.config import Settings
 from bot.crypto import TokenCipher
+from bot.solution import build_zip
 from bot.storage.sqlite import SqliteStore
 from bot.sync.dataverse import DataverseClient
 from bot.sync.discovery import DiscoveryClient, Environment
@@ -134,7 +135,7 @@ def sandbox_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def dyn(sandbox_data: Path, tmp_path: Path) -> AsyncIterator[Dyn]:
-    async with Sandboxes(sandbox_data) as sandboxes:
+    async with Sandboxes(sandbox_data, solution_zip=build_zip(managed=True)) as sandboxes:
         sandboxes.register_bot(PUBLIC_BASE_URL)
         env = {name.lower(): value for name, value in sandboxes.settings_env().items()}
         key = TokenCipher.generate_key()

@@ -54,10 +54,10 @@ async def test_first_run_creates_every_record_with_the_right_values(h: Harness) 
     assert run.counts["accounts"].created == len(xero_accounts) > 20
     assert run.counts["tax_rates"].created == len(xero_rates) > 3
     assert run.counts["branding_themes"].created == len(xero_themes) >= 1
-    # At most 4 Xero calls, and one Dataverse write per table (the counts are far below 1,000).
-    assert len(xero_api_calls(h)) - api_before == run.xero_calls <= 4
+    # At most 5 Xero calls, and one Dataverse write per table (the counts are far below 1,000).
+    assert len(xero_api_calls(h)) - api_before == run.xero_calls <= 5
     writes = synced_writes(h.dataverse.requests[writes_before:])
-    assert len(writes) == 3
+    assert len(writes) == 5
 
     accounts = by(await h.rows(CHART_OF_ACCOUNTS, connection), "xdc_xeroaccountid")
     assert len(accounts) == len(xero_accounts)
@@ -103,6 +103,7 @@ async def test_first_run_creates_every_record_with_the_right_values(h: Harness) 
         "wrote_accounts",
         "wrote_tax_rates",
         "wrote_branding_themes",
+        "wrote_tracking",
     ]
 
 

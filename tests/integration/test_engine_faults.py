@@ -50,6 +50,7 @@ async def test_runs_end_with_the_right_data_when_a_fifth_of_the_calls_fail(h: Ha
 
     # Run 1 (creates everything): a 429 with Retry-After from Xero, a 503 from Dataverse.
     h.xero.fail_next(1, 429, retry_after=1, path_prefix=f"{API}/Accounts")
+    h.xero.fail_next(1, 503, path_prefix=f"{API}/TrackingCategories")
     h.dataverse.fail_next(1, 503)
     first = await h.run(connection.id)
     assert first.outcome == RunOutcome.SUCCEEDED, first.error
@@ -80,7 +81,7 @@ async def test_runs_end_with_the_right_data_when_a_fifth_of_the_calls_fail(h: Ha
     failed = [r for r in xero_calls if r.status != 200] + [
         r for r in dv_calls if r.status >= 400 or r.status == 0
     ]
-    assert len(failed) == 6
+    assert len(failed) == 7
     assert len(failed) / (len(xero_calls) + len(dv_calls)) >= 0.2
     await assert_dynamics_matches_xero(h, connection)
     # And the next run finds nothing to do: every fingerprint matches what landed.
@@ -95,10 +96,16 @@ async def test_one_dataverse_call_per_table_per_thousand_changed_records(h: Harn
     run = await h.run(connection.id)
     assert run.outcome == RunOutcome.SUCCEEDED, run.error
     assert run.counts["accounts"].created == len(h.xero.accounts(tenant_id)) == 2500
-    assert len(xero_api_calls(h)) - api_mark == 4
+    assert len(xero_api_calls(h)) - api_mark == 5
     writes = synced_writes(h.dataverse.requests[dv_mark:])
     per_set = Counter(r.path.split("/")[-2] for r in writes)
-    assert per_set == {"xdc_chartofaccountses": 3, "xdc_taxtypes": 1, "xdc_brandingthemes": 1}
+    assert per_set == {
+        "xdc_chartofaccountses": 3,
+        "xdc_taxtypes": 1,
+        "xdc_brandingthemes": 1,
+        "xdc_trackingcategories": 1,
+        "xdc_trackingoptions": 1,
+    }
     # The Connector row, then nothing else.
     assert run.dataverse_calls == len(writes) + 1
 

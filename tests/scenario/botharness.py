@@ -41,6 +41,7 @@ from botbuilder.core import ConversationState
 
 from bot.config import Settings
 from bot.dialogs import SetupDeps, SetupFeature, SetupOptions
+from bot.solution import build_zip
 from bot.storage.base import Connection, RunRecord, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
@@ -55,6 +56,7 @@ from bot.teams.handler import ConnectorBot
 from bot.teams.router import Router
 from bot.teams.state import StoreStorage
 from bot.teams.turn import Turn
+from bot.web.solution import download_url, solution_routes
 from cards import WelcomeCardData, render_welcome_card
 from sandbox.entra import ALICE as ENTRA_ALICE
 from sandbox.entra import CONTOSO
@@ -623,6 +625,7 @@ class BotHarness:
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/api/messages", messages_handler(adapter, self.bot))
         app.add_routes(self.setup.routes())
+        app.add_routes(solution_routes())
         app.add_routes(self.extra_routes)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await runner.setup()
@@ -734,6 +737,9 @@ def make_settings(
     )
 
 
+APPSOURCE_URL = "https://appsource.microsoft.com/product/dynamics-365/xerodynamicsconnector"
+
+
 @asynccontextmanager
 async def open_bot(
     tmp_path: Path,
@@ -751,7 +757,8 @@ async def open_bot(
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
-        sandboxes = Sandboxes(tmp_path / "sandbox")
+        # The seeded "installed" environments import the solution we ship (the sandbox cannot build it).
+        sandboxes = Sandboxes(tmp_path / "sandbox", solution_zip=build_zip(managed=True))
         await sandboxes.start()
         stack.push_async_callback(sandboxes.stop)
         connector = FakeConnector()
@@ -765,7 +772,9 @@ async def open_bot(
             connector,
             settings,
             data_dir,
-            options=options or SetupOptions(),
+            # As production wires them (bot.teams.app), with an AppSource listing configured.
+            options=options
+            or SetupOptions(solution_zip_url=download_url(url), appsource_url=APPSOURCE_URL, install_poll_seconds=0.05),
             install=install,
             run_scheduler=run_scheduler,
             redis_url=redis_url,

@@ -35,6 +35,7 @@ from bot.teams.proactive import ProactiveSender, RateWindow
 from bot.teams.run_watcher import RunWatcher
 from bot.teams.runcards import RunCardBook
 from bot.teams.turn import Turn
+from bot.web.solution import download_url
 from cards.verbs import CardVerb
 from tests.scenario.botharness import (
     ALICE,
@@ -81,7 +82,14 @@ def install_ops(
             store, runtime.xero_oauth, runtime.xero_tokens, runtime.dynamics_auth, runtime.dataverse_factory
         )
         commands = OpsCommands(
-            store, bot.sync, notifier, disconnector, bot.setup, dataverse_factory=runtime.dataverse_factory
+            store,
+            bot.sync,
+            notifier,
+            disconnector,
+            bot.setup,
+            dataverse_factory=runtime.dataverse_factory,
+            solution_download_url=download_url(bot.settings.public_base_url),
+            xero=runtime.xero,
         )
         commands.register(bot.router)
         # The settings card is shared with the setup: a setup_id is the setup's, a connection_id ours.

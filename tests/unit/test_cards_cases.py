@@ -49,6 +49,14 @@ from cards import (
     render_status_card,
     render_welcome_card,
 )
+from cards.insight import (
+    EntityPreviewData,
+    PreviewCardData,
+    WhyCardData,
+    WhyChoice,
+    render_preview_card,
+    render_why_card,
+)
 
 T0 = datetime(2025, 3, 14, 9, 5, tzinfo=UTC)
 EVIL = "[Pay here](https://evil.example) **urgent** <b>x</b>"
@@ -354,6 +362,18 @@ CASES: dict[str, Callable[[], Json]] = {
             make_connection(), make_run(outcome=RunOutcome.SKIPPED, counts={}, xero_day_remaining=None)
         )
     ),
+    "run result: five tables": lambda: render_run_result_card(
+        RunResultCardData.from_run(
+            make_connection(),
+            make_run(
+                counts={
+                    **COUNTS,
+                    "tracking_categories": EntityCounts(created=2),
+                    "tracking_options": EntityCounts(created=4, updated=1),
+                }
+            ),
+        )
+    ),
     "run result: worst case": lambda: render_run_result_card(
         RunResultCardData.from_run(
             make_connection(name="N" * 100),
@@ -364,6 +384,7 @@ CASES: dict[str, Callable[[], Json]] = {
                     for _ in range(500)
                 ],
                 error="e" * 5000,
+                skipped=["tax_rates", "branding_themes"],
             ),
         )
     ),
@@ -437,6 +458,53 @@ CASES: dict[str, Callable[[], Json]] = {
         )
         for tone in MessageTone
     },
+    "preview: changes with examples": lambda: render_preview_card(
+        PreviewCardData(
+            connection_id="conn-1",
+            connection_name=EVIL,
+            read_at=T0,
+            full=False,
+            xero_calls=5,
+            entities=(
+                EntityPreviewData(
+                    entity="accounts",
+                    updated=14,
+                    unchanged=60,
+                    examples={"updated": tuple(f"2{i:02d} {EVIL}" for i in range(10))},
+                ),
+                EntityPreviewData(entity="tracking_options", deactivated=1, examples={"deactivated": ("North",)}),
+            ),
+            skipped=("tax_rates", "branding_themes"),
+        )
+    ),
+    "preview: nothing to do": lambda: render_preview_card(
+        PreviewCardData(connection_id="conn-1", connection_name="Acme", read_at=T0, entities=(
+            EntityPreviewData(entity="accounts", unchanged=70),
+        ))
+    ),
+    "why: failed record": lambda: render_why_card(
+        WhyCardData(
+            query=EVIL,
+            connection_id="conn-1",
+            connection_name=EVIL,
+            entity="branding_themes",
+            label=EVIL,
+            facts=(("In Dynamics 365", "Not there yet"), ("Status in Xero", EVIL)),
+            sentences=("The last run that tried to write it could not: see below.",),
+            failure=f"Dataverse rejected the record: {EVIL}",
+            advice="Fix it in Xero, then say now.",
+        )
+    ),
+    "why: choice": lambda: render_why_card(
+        WhyCardData(
+            query=EVIL,
+            choices=tuple(
+                WhyChoice(title=f"Account {i} {EVIL}", command_text=f"why id:conn-1:accounts:acc-{i}") for i in range(6)
+            ),
+            more_choices=3,
+        )
+    ),
+    "why: not found": lambda: render_why_card(WhyCardData(query=EVIL, not_found=True)),
 }
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from bot.commands import CANCEL, COMMANDS, COMMANDS_BY_NAME, Command, ParsedCommand, help_lines, parse_command
 
-EXPECTED = {"connect", "status", "now", "history", "settings", "pause", "resume", "disconnect", "help"}
+EXPECTED = {
+    "connect", "status", "now", "history", "preview", "why", "settings", "pause", "resume", "disconnect", "help"
+}
 
 
 def test_table_has_the_commands_once_each() -> None:
@@ -89,3 +91,11 @@ def test_help_lines_come_from_the_table() -> None:
     for command, line in zip([*COMMANDS, CANCEL], lines, strict=True):
         assert line == f"{command.usage}: {command.description}"
     assert any(line.startswith("status [name]: How the sync is doing") for line in lines)
+
+
+def test_why_takes_a_record_and_sync_prefix_is_optional() -> None:
+    assert parse_command("sync why 200") == ParsedCommand(COMMANDS_BY_NAME["why"], ["200"], "sync why 200")
+    parsed = parse_command("/sync preview Acme Ltd")
+    assert parsed.command is COMMANDS_BY_NAME["preview"]
+    assert parsed.name_arg == "Acme Ltd"
+    assert any(line.startswith("why <code or name>: ") for line in help_lines())

@@ -274,6 +274,7 @@ def test_alert_offers_a_fix(reason: AttentionReason) -> None:
         AttentionReason.XERO_DAILY_LIMIT: "open_settings",
         AttentionReason.REPEATED_FAILURES: "show_history",
         AttentionReason.XERO_TOKEN_EXPIRING: "run_now",
+        AttentionReason.DYNAMICS_SIGNIN_EXPIRING: "reconnect_dynamics",
     }[reason]
     assert verbs[0] == expected
 

@@ -64,6 +64,8 @@ def test_every_action_is_handled_or_opens_https(rendered: tuple[str, Json]) -> N
 def _sample_value(element: Json) -> str:
     if element["type"] == "Input.ChoiceSet":
         return str(element.get("value") or element["choices"][0]["value"])
+    if element["type"] == "Input.Toggle":
+        return str(element.get("value") or element["valueOff"])
     samples = {"verification_code": "AB12-CD34", "connection_name": "Acme Ltd"}
     return samples[element["id"]]
 

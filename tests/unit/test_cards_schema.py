@@ -122,6 +122,8 @@ def test_templates_are_valid_and_all_used(validator: jsonschema.Draft6Validator)
         "choose_connection",
         "alert",
         "message",
+        "preview",
+        "why",
     }
     for path in folder.glob("*.json"):
         validator.validate(json.loads(path.read_text(encoding="utf-8")))

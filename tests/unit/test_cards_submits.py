@@ -47,6 +47,8 @@ GOOD: dict[CardVerb, dict[str, Any]] = {
     CardVerb.XERO_PICK_ORG: {"setup_id": "setup-1", "xero_tenant_id": "0f4e9a36-8f2a-4c43-9d0f-3a1c7b2e5d6f"},
     CardVerb.VERIFY_CODE: {"setup_id": "setup-1", "verification_code": " 12 34 56 "},
     CardVerb.SOLUTION_CHECK_AGAIN: {"setup_id": "setup-1"},
+    CardVerb.SOLUTION_INSTALL: {"setup_id": "setup-1"},
+    CardVerb.SOLUTION_CONTINUE: {"setup_id": "setup-1"},
     CardVerb.DYNAMICS_RETRY: {"setup_id": "setup-1"},
     CardVerb.DYNAMICS_PICK_ENV: {
         "setup_id": "setup-1",
@@ -60,6 +62,7 @@ GOOD: dict[CardVerb, dict[str, Any]] = {
     CardVerb.RUN_NOW: {"connection_id": "conn-1"},
     CardVerb.OPEN_SETTINGS: {"connection_id": "conn-1"},
     CardVerb.SHOW_STATUS: {"connection_id": "conn-1"},
+    CardVerb.SOLUTION_UPGRADE: {"connection_id": "conn-1"},
     CardVerb.SHOW_HISTORY: {"connection_id": "conn-1"},
     CardVerb.RESUME_SYNC: {"connection_id": "conn-1"},
     CardVerb.RECONNECT_XERO: {"connection_id": "conn-1"},

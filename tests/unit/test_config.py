@@ -77,6 +77,9 @@ def test_credentials_switch_sandbox_off_unless_forced(monkeypatch: pytest.Monkey
     assert not settings.sandbox_mode
     assert settings.token_encryption_keys == ("k1", "k2")
     monkeypatch.setenv("SANDBOX", "true")
+    # Forced sandbox mode must not reach the real services (tests/security/test_fail_closed.py).
+    for name in ("XERO_LOGIN_URL", "XERO_IDENTITY_URL", "XERO_API_URL", "ENTRA_AUTHORITY_HOST", "DATAVERSE_DISCOVERY_URL"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
     assert load_settings().sandbox_mode
 
 

@@ -118,8 +118,9 @@ def test_manifest_content(built: tuple[Json, zipfile.ZipFile]) -> None:
         "personal",
         "team",
     ]
-    expected = [{"title": c.name, "description": c.description} for c in COMMANDS]
-    assert len(COMMANDS) <= MAX_COMMANDS_PER_LIST
+    expected = [{"title": c.name, "description": c.description} for c in COMMANDS if c.in_menu]
+    assert len(expected) <= MAX_COMMANDS_PER_LIST
+    assert {"preview", "why"} <= {e["title"] for e in expected}
     for command_list in bot["commandLists"]:
         assert command_list["commands"] == expected
     assert manifest["validDomains"] == ["sync.example.com"]

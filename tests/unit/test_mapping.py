@@ -29,7 +29,7 @@ from bot.sync.tables import (
 from bot.sync.xero_models import Account, BrandingTheme, TaxComponent, TaxRate
 
 CONNECTOR = "6a0c1f38-3a55-4c7f-8d7c-0f5f5b0c1a11"
-BIND = "xdc_connectorid@odata.bind"
+BIND = "xdc_ConnectorId@odata.bind"  # the lookup's schema name: navigation properties are case-sensitive
 
 
 def account(**extra: object) -> Account:
