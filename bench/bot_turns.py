@@ -62,7 +62,10 @@ from tests.scenario.botharness import ALICE, Chat, FakeConnector, Outbound
 CONVERSATIONS = 50
 STEADY_RATE = 20.0  # turns a second from all 50 conversations: each person every 2.5 s, a busy tenant
 P99_TARGET_MS = 50.0
-THROUGHPUT_TARGET = 0.5
+# Issue 18: `/sync status` at least 0.2x the bare handler's turns a second (it was 0.06x); an earlier
+# goal of 0.5x is out of reach for botbuilder-python (bench/README.md).
+THROUGHPUT_TARGET = 0.2
+THROUGHPUT_TURN = "status"
 NOTIFY_MODES = ("every_run", "failures_only")
 
 
@@ -251,6 +254,20 @@ async def _load(
     return result
 
 
+async def _settle(server: Child, *, idle_share: float = 0.1, limit: float = 20.0) -> None:
+    """Wait until the bot's background work of the last phase (each Save writes to Dynamics after
+    its answer) is done, i.e. it uses under `idle_share` of a core: otherwise the next phase measures
+    the drain of a saturated one (hundreds of queued Dataverse writes) instead of its own turns."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        before = process_cpu_seconds(server.proc.pid)
+        await asyncio.sleep(0.25)
+        if process_cpu_seconds(server.proc.pid) - before < idle_share * 0.25:
+            return
+    log(f"   the bot was still busy {limit:.0f} s after a phase")
+
+
 async def _scenario(
     session: aiohttp.ClientSession,
     product: Child,
@@ -279,7 +296,7 @@ async def _scenario(
                 rounds.setdefault((load, side), []).append(
                     await _load(session, server, make, seconds, rate, r)
                 )
-                await asyncio.sleep(0.3)  # background work of the last turns (Dynamics writes) settles
+                await _settle(product)
     out: dict[str, Any] = {"saturated": {}, "steady": {}}
     for (load, side), done in rounds.items():
         pooled = [x for r in done for x in r.latencies]
@@ -322,9 +339,9 @@ def _targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
             "met": all(v < P99_TARGET_MS for v in p99.values()) and errors == 0,
         },
         {
-            "target": ">= half the bare handler's throughput",
+            "target": f">= {THROUGHPUT_TARGET}x the bare handler's throughput for /sync status",
             "measured": ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratios.items()),
-            "met": all(v >= THROUGHPUT_TARGET for v in ratios.values()),
+            "met": ratios.get(THROUGHPUT_TURN, 0.0) >= THROUGHPUT_TARGET,
         },
     ]
 

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
 
     # Limits and tuning.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Reverse proxies in front of the bot that append to X-Forwarded-For (0: none; the header is then
+    # ignored, so a client cannot pick its own address to dodge the sign-in routes' rate limit).
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
     run_scheduler: bool = True
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=120.0, gt=1)

@@ -126,6 +126,7 @@ class OAuthRoutes:
         self._kit = flow.kit
         self._per_minute = requests_per_minute
         self._secure_cookie = flow.kit.deps.settings.public_base_url.startswith("https://")
+        self._proxy_hops = flow.kit.deps.settings.trusted_proxy_hops
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -154,10 +155,9 @@ class OAuthRoutes:
         return handle
 
     async def _over_limit(self, request: web.Request) -> bool:
-        """Per client address and minute, counted in the store (shared by every process). Behind a
-        reverse proxy the address is the proxy's: the limit then applies to all its clients together."""
+        """Per client address and minute, counted in the store (shared by every process)."""
         window = int(time.time() // 60)
-        address = (request.remote or "unknown")[:64]
+        address = client_address(request, self._proxy_hops)
         count = await self._kit.deps.store.incr_counter(f"oauth-ip:{address}:{window}", 120.0)
         if count > self._per_minute:
             if count == self._per_minute + 1:
@@ -314,6 +314,19 @@ class OAuthRoutes:
             log.warning("could not tell the chat about a refused %s sign-in", binding.provider.value)
         except Exception:
             log.exception("could not tell the chat about a refused %s sign-in", binding.provider.value)
+
+
+def client_address(request: web.BaseRequest, proxy_hops: int) -> str:
+    """The client's address: the peer's, or behind `proxy_hops` trusted proxies the entry they added to
+    X-Forwarded-For (each appends the address it received from; entries further left are the client's
+    own say and are not trusted). Without trusted proxies the header is ignored."""
+    address = request.remote or "unknown"
+    if proxy_hops:
+        forwarded = [a.strip() for a in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= proxy_hops:
+            address = forwarded[-proxy_hops]
+    return address[:64]
 
 
 def _too_many() -> web.Response:

@@ -107,6 +107,45 @@ class RunOutcome(StrEnum):
     SKIPPED = "skipped"
 
 
+class RunTrigger(StrEnum):
+    """What started a run (stored with it; the cards word it)."""
+
+    SETUP = "setup"  # the connection's first run
+    SCHEDULE = "schedule"
+    ON_DEMAND = "on_demand"
+
+
+class RunStage(StrEnum):
+    """A run's progress as reported to the notifier, in this order."""
+
+    READ_XERO = "read_xero"
+    WROTE_ACCOUNTS = "wrote_accounts"
+    WROTE_TAX_RATES = "wrote_tax_rates"
+    WROTE_BRANDING_THEMES = "wrote_branding_themes"
+    WROTE_TRACKING = "wrote_tracking"  # categories and their options
+
+
+class Provider(StrEnum):
+    """A service the connector signs in to (the values match `ProviderError.provider`)."""
+
+    XERO = "xero"
+    DYNAMICS = "dynamics"
+
+
+class AttentionReason(StrEnum):
+    """Why a person has to act; stored on a failed run so that readers need not parse its error text."""
+
+    XERO_RECONNECT = "xero_reconnect"  # refresh token revoked/expired (invalid_grant)
+    DYNAMICS_RECONNECT = "dynamics_reconnect"  # MSAL interaction_required / invalid_grant
+    XERO_TOKEN_EXPIRING = "xero_token_expiring"  # refresh token unused for nearly 60 days, not refreshable
+    # Entra refresh token inactive for nearly 90 days and the sign-in keeper could not refresh it.
+    DYNAMICS_SIGNIN_EXPIRING = "dynamics_signin_expiring"
+    REPEATED_FAILURES = "repeated_failures"  # three failed runs in a row
+    TIMEZONE_MISMATCH = "timezone_mismatch"
+    XERO_DAILY_LIMIT = "xero_daily_limit"  # daily allowance nearly used
+    TENANT_DISCONNECTED = "tenant_disconnected"  # Xero 403 AuthenticationUnsuccessful
+
+
 class EntityCounts(Record):
     created: int = 0
     updated: int = 0
@@ -128,7 +167,7 @@ class RecordFailure(Record):
 class RunRecord(Record):
     id: str
     connection_id: str
-    trigger: str  # "schedule", "on_demand", "setup"
+    trigger: RunTrigger
     started_at: datetime
     finished_at: datetime | None = None
     outcome: RunOutcome = RunOutcome.RUNNING
@@ -140,6 +179,11 @@ class RunRecord(Record):
     xero_day_remaining: int | None = None
     full_pass: bool = False
     skipped: list[str] = Field(default_factory=list)  # entities switched off for this run
+    # Set by the engine when the run failed: whose failure it was (None: ours, or no provider's) and
+    # what it asks a person to do (None: nothing beyond reading the error). Records stored before
+    # these fields existed load with None.
+    failed_provider: Provider | None = None
+    attention: AttentionReason | None = None
 
     @property
     def duration_seconds(self) -> float | None:

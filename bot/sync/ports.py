@@ -1,27 +1,50 @@
-"""The sync core's ports: what it needs from the outside, as protocols.
+"""The sync core's ports: what it needs from the outside, as protocols and the types that cross them.
 
-The Teams side implements `Notifier` (bot.teams.notifier); tests implement it with a recorder.
-The core imports nothing from botbuilder.
+The Teams side implements `Notifier` (bot.teams.notifier); tests implement it with a recorder. Every
+time the core reads comes from one `Clock` (wall time, `SystemClock` in production) and every wait goes
+through a `Sleep`, so tests pass their own. The core imports nothing from botbuilder.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Protocol, runtime_checkable
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bot.storage.base import Connection, RunRecord
+from bot.storage.base import AttentionReason, Connection, RunRecord, utcnow
+
+if TYPE_CHECKING:
+    from bot.sync.dataverse import DataverseClient
+
+__all__ = [
+    "AttentionReason",
+    "Clock",
+    "DataverseFactory",
+    "Notifier",
+    "NullNotifier",
+    "Sleep",
+    "SystemClock",
+    "asyncio_sleep",
+]
+
+# Builds the Dataverse client of one connection (its environment, its sign-in).
+DataverseFactory = Callable[[Connection], "DataverseClient"]
+Sleep = Callable[[float], Awaitable[None]]
 
 
-class AttentionReason(StrEnum):
-    XERO_RECONNECT = "xero_reconnect"  # refresh token revoked/expired (invalid_grant)
-    DYNAMICS_RECONNECT = "dynamics_reconnect"  # MSAL interaction_required / invalid_grant
-    XERO_TOKEN_EXPIRING = "xero_token_expiring"  # refresh token unused for nearly 60 days, not refreshable
-    # Entra refresh token inactive for nearly 90 days and the sign-in keeper could not refresh it.
-    DYNAMICS_SIGNIN_EXPIRING = "dynamics_signin_expiring"
-    REPEATED_FAILURES = "repeated_failures"  # three failed runs in a row
-    TIMEZONE_MISMATCH = "timezone_mismatch"
-    XERO_DAILY_LIMIT = "xero_daily_limit"  # daily allowance nearly used
-    TENANT_DISCONNECTED = "tenant_disconnected"  # Xero 403 AuthenticationUnsuccessful
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+
+async def asyncio_sleep(seconds: float) -> None:
+    """`asyncio.sleep`, looked up at call time (a default argument bound to it would not be)."""
+    await asyncio.sleep(seconds)
 
 
 @runtime_checkable

@@ -20,23 +20,47 @@ Names follow Dataverse's rules (DP = https://learn.microsoft.com/power-apps/deve
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field, replace
-from enum import IntEnum, StrEnum
+from dataclasses import replace
+from enum import IntEnum
+
+from bot.sync.table_model import (
+    FIRST_VERSION,
+    Column,
+    ColumnType,
+    Depth,
+    OptionSet,
+    Ownership,
+    Privilege,
+    Publisher,
+    Relationship,
+    RequiredLevel,
+    RolePrivilege,
+    SecurityRole,
+    Table,
+    privilege_name,
+)
+
+__all__ = [
+    "FIRST_VERSION",
+    "Column",
+    "ColumnType",
+    "Depth",
+    "OptionSet",
+    "Ownership",
+    "Privilege",
+    "Publisher",
+    "Relationship",
+    "RequiredLevel",
+    "RolePrivilege",
+    "SecurityRole",
+    "Table",
+    "privilege_name",
+]
 
 PREFIX = "xdc"
 SOLUTION_UNIQUE_NAME = "XeroDynamicsConnector"
 SOLUTION_FRIENDLY_NAME = "Xero Dynamics Connector"
 SECURITY_ROLE_NAME = "Xero Connector User"
-
-
-@dataclass(frozen=True)
-class Publisher:
-    unique_name: str
-    friendly_name: str
-    prefix: str  # customizationprefix: 2-8 lower-case letters, never "mscrm"
-    option_value_prefix: int  # 10000-99999: custom choice values start at prefix * 10,000
-    description: str = ""
-
 
 PUBLISHER = Publisher(
     unique_name="xerodynamicsconnector",
@@ -45,171 +69,6 @@ PUBLISHER = Publisher(
     option_value_prefix=10000,
     description="Publisher of the Xero Dynamics Connector Teams bot.",
 )
-# The first version of our solution that shipped these tables: compatibility checks compare against it.
-FIRST_VERSION = "1.0.0.0"
-
-
-class ColumnType(StrEnum):
-    STRING = "string"  # Edm.String, single line (nvarchar)
-    MEMO = "memo"  # Edm.String, multiple lines (ntext)
-    INT = "int"  # Edm.Int32 (whole number)
-    DECIMAL = "decimal"  # Edm.Decimal with a precision
-    BOOL = "bool"  # Edm.Boolean (two options)
-    DATETIME = "datetime"  # Edm.DateTimeOffset (UTC)
-    CHOICE = "choice"  # Edm.Int32 option set (picklist)
-    LOOKUP = "lookup"  # Edm.Guid, written as `<SchemaName>@odata.bind`, read as `_name_value`
-    GUID = "guid"  # Edm.Guid (primary key)
-
-
-class RequiredLevel(StrEnum):
-    """AttributeRequiredLevel as customizations.xml writes it (`<RequiredLevel>`)."""
-
-    NONE = "none"
-    RECOMMENDED = "recommended"
-    APPLICATION_REQUIRED = "required"  # "Business required" in the maker portal
-    SYSTEM_REQUIRED = "systemrequired"
-
-
-class Ownership(StrEnum):
-    USER = "UserOwned"
-    ORGANIZATION = "OrgOwned"
-
-
-class Depth(StrEnum):
-    """Privilege depth, as RetrieveUserPrivileges returns it and a role's RolePrivilege `level` writes it."""
-
-    BASIC = "Basic"  # the user's own rows ("User")
-    LOCAL = "Local"  # the user's business unit
-    DEEP = "Deep"  # the business unit and its children
-    GLOBAL = "Global"  # the whole organization
-
-    @property
-    def rank(self) -> int:
-        return list(Depth).index(self)
-
-
-@dataclass(frozen=True)
-class OptionSet:
-    """A global choice: one definition shared by every column that uses it."""
-
-    name: str  # logical name, `xdc_recordstate`
-    display_name: str
-    options: builtins.type[IntEnum]
-    labels: tuple[tuple[int, str], ...]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str  # logical name (lower case)
-    type: ColumnType
-    label: str
-    max_length: int | None = None
-    required: bool = False
-    choices: builtins.type[IntEnum] | None = None
-    target: str | None = None  # lookup target logical name
-    schema_name: str = ""  # casing kept; defaults to `name`
-    precision: int | None = None  # decimals: places kept (Dataverse rounds to it on write)
-    min_value: float | None = None
-    max_value: float | None = None
-    description: str = ""
-    introduced: str = FIRST_VERSION
-    # A lookup's relationship: what deleting the referenced row does to this one (CascadeDelete).
-    cascade_delete: str = "Cascade"
-
-    @property
-    def schema(self) -> str:
-        return self.schema_name or self.name
-
-    @property
-    def required_level(self) -> RequiredLevel:
-        if self.type is ColumnType.GUID:
-            return RequiredLevel.SYSTEM_REQUIRED
-        return RequiredLevel.APPLICATION_REQUIRED if self.required else RequiredLevel.NONE
-
-    @property
-    def navigation_property(self) -> str:
-        """The single-valued navigation property that sets this lookup: its schema name, case kept."""
-        if self.type is not ColumnType.LOOKUP:
-            raise ValueError(f"{self.name} is not a lookup")
-        return self.schema
-
-    @property
-    def lookup_value(self) -> str:
-        """How a read (and an alternate key naming this lookup) spells it: `_xdc_connectorid_value`."""
-        return f"_{self.name}_value"
-
-
-@dataclass(frozen=True)
-class Relationship:
-    """A one-to-many relationship created with a lookup: `referenced` (one) to `referencing` (many).
-
-    Its schema name is also the collection-valued navigation property on the referenced table."""
-
-    schema_name: str
-    referenced: str  # the table the lookup points at (xdc_connector)
-    referencing: str  # the table that holds the lookup
-    lookup: str  # the lookup column's logical name
-    cascade_delete: str = "Cascade"  # deleting a connector deletes what was synced for it
-
-
-@dataclass(frozen=True)
-class Table:
-    logical_name: str
-    entity_set: str
-    display_name: str
-    primary_key: str
-    primary_name: str
-    columns: tuple[Column, ...]
-    alternate_key: tuple[str, ...] = ()
-    alternate_key_name: str = ""
-    # The Xero field that is the natural key (AccountID, TaxType, BrandingThemeID).
-    xero_key: str = ""
-    connector_lookup: str = ""
-    state_column: str = ""
-    schema_name: str = ""
-    plural_name: str = ""
-    description: str = ""
-    ownership: Ownership = Ownership.USER
-    alternate_key_display: str = ""
-    introduced: str = FIRST_VERSION
-
-    def column(self, name: str) -> Column:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(f"{self.logical_name} has no column {name}")
-
-    @property
-    def schema(self) -> str:
-        return self.schema_name or self.logical_name
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    def lookup_bind(self, column: str) -> str:
-        """The annotation that sets a lookup: `<navigation property>@odata.bind`, where the navigation
-        property is the lookup's schema name, case-sensitive (`xdc_ConnectorId@odata.bind`)."""
-        return f"{self.column(column).navigation_property}@odata.bind"
-
-    @property
-    def relationships(self) -> tuple[Relationship, ...]:
-        """The one-to-many relationships this table's lookups create."""
-        return tuple(
-            Relationship(
-                schema_name=f"{_table_schema(c.target or '')}_{self.schema}",
-                referenced=c.target or "",
-                referencing=self.logical_name,
-                lookup=c.name,
-                cascade_delete=c.cascade_delete,
-            )
-            for c in self.columns
-            if c.type is ColumnType.LOOKUP
-        )
-
-
-def _table_schema(logical_name: str) -> str:
-    return TABLES_BY_NAME[logical_name].schema if logical_name in TABLES_BY_NAME else logical_name
 
 
 class ConnectorStatus(IntEnum):
@@ -564,22 +423,6 @@ TABLES_BY_NAME = {t.logical_name: t for t in ALL_TABLES}
 RELATIONSHIPS: tuple[Relationship, ...] = tuple(r for t in ALL_TABLES for r in t.relationships)
 
 
-class Privilege(StrEnum):
-    CREATE = "Create"
-    READ = "Read"
-    WRITE = "Write"
-    DELETE = "Delete"
-    APPEND = "Append"
-    APPEND_TO = "AppendTo"
-    ASSIGN = "Assign"
-    SHARE = "Share"
-
-    @property
-    def words(self) -> str:
-        """As the security role editor shows it to a Dynamics admin."""
-        return {"AppendTo": "Append To"}.get(self.value, self.value)
-
-
 # What a connector user needs on each of our tables, and at which depth. A connection is operated by
 # everyone in its chat (reconnected by a colleague, its runs write rows that an earlier sign-in created),
 # so reading, writing and attaching rows must reach every row in the organization (Global). Creating only
@@ -593,27 +436,6 @@ REQUIRED_DEPTH: tuple[tuple[Privilege, Depth], ...] = (
     (Privilege.APPEND_TO, Depth.GLOBAL),
 )
 REQUIRED_PRIVILEGES: tuple[Privilege, ...] = tuple(p for p, _ in REQUIRED_DEPTH)
-
-
-def privilege_name(privilege: Privilege, table: Table) -> str:
-    """`prv{Verb}{EntitySchemaName}`, e.g. `prvAppendToxdc_Connector`."""
-    return f"prv{privilege.value}{table.schema}"
-
-
-@dataclass(frozen=True)
-class RolePrivilege:
-    name: str
-    depth: Depth
-    privilege: Privilege
-    table: str  # logical name
-
-
-@dataclass(frozen=True)
-class SecurityRole:
-    name: str
-    role_privileges: tuple[RolePrivilege, ...] = ()
-    description: str = ""
-    privileges: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _connector_user_role() -> SecurityRole:

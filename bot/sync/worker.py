@@ -104,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "Settings come from the environment or .env, as for the bot (see README.md). "
             f"REDIS_URL is required. WORKER_CONCURRENCY (default {DEFAULT_CONCURRENCY}): runs at once; "
             f"WORKER_GRACE_SECONDS (default {DEFAULT_GRACE_SECONDS:.0f}): how long runs under way may "
-            "finish after SIGTERM."
+            "finish after SIGTERM. WORKER_METRICS_PORT (default 0, off): serve /metrics (Prometheus) and "
+            "/readyz (schedule lag) on that port of WORKER_METRICS_HOST (default 127.0.0.1)."
         ),
     )
     return parser.parse_args(argv)

@@ -37,6 +37,8 @@ from bot.errors import ConnectorError, NotFound
 from bot.storage.base import Connection, ConnectionStatus, Store, utcnow
 from bot.sync.dynamics_auth import DynamicsAuth
 from bot.sync.engine import DataverseFactory, update_connection
+from bot.sync.ledger import forget_ledgers
+from bot.sync.mapping import Entity
 from bot.sync.records import mark_connector_disconnected
 from bot.sync.xero_auth import XeroOAuth, XeroTokenSet
 from bot.sync.xero_tokens import XeroTokenProvider
@@ -187,12 +189,16 @@ class Disconnector:
                 return True
         return False
 
+    async def _forget_ledgers(self, connection_id: str) -> None:
+        await forget_ledgers(self._store, connection_id, [entity.value for entity in Entity])
+
     async def _forget(self, report: DisconnectReport) -> None:
         connection_id = report.connection.id
         steps: tuple[tuple[str, Callable[[str], Awaitable[None]]], ...] = (
             ("Xero tokens", self._xero_tokens.delete),
             ("Dynamics 365 tokens", self._dynamics_auth.forget),
             ("settings and run history", self._store.delete_connection),
+            ("record history of `sync why`", self._forget_ledgers),
         )
         for step, call in steps:
             try:

@@ -178,6 +178,15 @@ async def test_a_replayed_callback_is_reported_to_the_chat_once(bot: BotHarness)
 
 
 async def test_a_flood_of_start_links_is_capped_and_the_store_stays_small(bot: BotHarness) -> None:
+    await flood_one_link(bot)
+
+
+async def test_the_flood_is_bounded_on_redis_too(tmp_path: Path, redis_url: str) -> None:
+    async with open_bot(tmp_path, redis_url=redis_url) as on_redis:
+        await flood_one_link(on_redis)
+
+
+async def flood_one_link(bot: BotHarness) -> None:
     run = await start_setup(bot.personal(ALICE))
     link = await xero_link(run)
     before = len(await bot.store.dump_all())
@@ -192,8 +201,8 @@ async def test_a_flood_of_start_links_is_capped_and_the_store_stays_small(bot: B
     # Each opening that went through: a flow state and its small marker; plus the link's claim and
     # counters (per link, per address and minute).
     assert grown <= 2 * MAX_STARTS_PER_LINK + 3, grown
-    markers = [v for k, v in await bot.store.dump_all() if k.startswith("oauth_states/seen:flow:")]
-    assert markers
+    markers = [v for k, v in await bot.store.dump_all() if "seen:flow:" in k]
+    assert len(markers) == MAX_STARTS_PER_LINK
     assert all(len(v) < 200 for v in markers), max(len(v) for v in markers)  # no conversation reference
 
 
@@ -212,6 +221,33 @@ async def test_one_client_address_is_rate_limited_on_the_sign_in_routes(bot: Bot
     assert len(await bot.store.dump_all()) - before <= 2  # one counter per address and minute
     # A limited address is told why; the genuine sign-in (the same address here) waits its minute.
     assert run.card().has_action("Connect to Xero")
+
+
+async def test_a_forged_x_forwarded_for_does_not_dodge_the_limit(bot: BotHarness) -> None:
+    """With no trusted proxy (the default) the header is the client's own say: ignored."""
+    statuses: list[int] = []
+    async with client() as flood:
+        for i in range(SIGNIN_REQUESTS_PER_MINUTE + 5):
+            response = await flood.get(
+                f"{bot.url}/oauth/xero/start", params={"link": "x" * 30}, headers={"X-Forwarded-For": f"10.0.0.{i}"}
+            )
+            statuses.append(response.status_code)
+    assert statuses[-5:] == [429] * 5
+
+
+def test_behind_trusted_proxies_the_address_they_saw_is_the_clients() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.dialogs.callbacks import client_address
+
+    forged_then_real = make_mocked_request(
+        "GET", "/oauth/xero/start", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.1.1.1"}
+    )
+    assert client_address(forged_then_real, 0) != "203.0.113.7"  # no proxy trusted: the header is ignored
+    assert client_address(forged_then_real, 1) == "10.1.1.1"  # what the one trusted proxy saw
+    assert client_address(forged_then_real, 2) == "203.0.113.7"  # CDN then load balancer
+    too_short = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert client_address(too_short, 2) != "203.0.113.7"  # fewer entries than proxies: not trusted
 
 
 async def test_the_sqlite_expiry_sweeps_read_by_index(tmp_path: Path) -> None:

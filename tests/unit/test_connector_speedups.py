@@ -185,3 +185,13 @@ async def test_the_client_cache_builds_once_per_key_and_forgets_the_oldest() -> 
     assert cache.built == 3
     assert len(cache) == 2
     assert await cache.get(("app", "https://a"), build) is not first  # evicted, rebuilt
+
+
+async def test_a_missing_path_parameter_still_fails_before_sending(
+    connector: tuple[Connector, str], sender: Any
+) -> None:
+    fake, url = connector
+    client = _client(url, sender[0])
+    with pytest.raises(ValueError, match="No value"):
+        await client.conversations.reply_to_activity(None, "act-1", _card_reply())
+    assert fake.seen == []
