@@ -42,6 +42,7 @@ _REAL_PROVIDER_DOMAINS = (
     "appsplatform.us",
 )
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 ANONYMOUS_OPT_IN = "DANGEROUSLY_ALLOW_ANONYMOUS"
 
 
@@ -109,7 +110,16 @@ class Settings(BaseSettings):
     # A CA bundle to trust in addition to the system's (the sandbox's local CA).
     ca_bundle: Path | None = None
 
+    # redis://, rediss:// or unix:// for one Redis server; redis+cluster://host:port (rediss+cluster://)
+    # for a Redis Cluster, seeded by that node (bot.storage.redis_base).
     redis_url: str = ""
+    # The Redis store's pool, per process: at most this many calls in flight; more wait for a free
+    # connection up to REDIS_POOL_TIMEOUT_SECONDS, then fail with a StoreError.
+    redis_max_connections: int = Field(default=50, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Due-set shards of the schedule (bot.storage.redis_keys): spread over a cluster's nodes. Fixed for
+    # the life of the data: entries scheduled under another count would not be found.
+    redis_due_shards: int = Field(default=16, ge=1, le=1024)
     data_dir: Path = Path(".data")
     token_encryption_keys: Annotated[tuple[str, ...], NoDecode] = ()
     sandbox: bool | None = None
@@ -165,8 +175,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value and urlsplit(value).scheme not in _REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+cluster://")
         return value
 
     @field_validator("log_level")

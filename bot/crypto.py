@@ -1,17 +1,20 @@
 """Token encryption at rest: Fernet (AES-128-CBC + HMAC-SHA256) with key rotation via MultiFernet.
 
 The first key of `TOKEN_ENCRYPTION_KEYS` encrypts; every key decrypts, so a new key is rolled out by
-putting it first, running `rotate_all`, and only then removing the old one. Stores only ever see the
+putting it first, running `python -m bot.rotate_keys` (which calls `rotate_all`), and only then
+removing the old one. Stores only ever see the
 ciphertext. Nothing here logs or formats a key, a blob or a plaintext.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from bot.config import Settings
 from bot.errors import ConfigError, StoreError
-from bot.storage.base import TokenStore
+from bot.storage.base import TokenKind, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +146,25 @@ def load_cipher(settings: Settings) -> TokenCipher:
     return cipher
 
 
-async def rotate_all(store: TokenStore, cipher: TokenCipher) -> int:
+Hold = Callable[[str, TokenKind], AbstractAsyncContextManager[None]]
+
+
+async def rotate_all(store: TokenStore, cipher: TokenCipher, *, hold: Hold | None = None) -> int:
     """Re-encrypt every stored token blob with the first key; returns how many were rewritten.
 
-    A blob that changed between reading and writing (a token refresh wrote a new one, encrypted
-    with the current first key already) is left alone rather than overwritten with the old tokens.
+    `hold(connection_id, kind)`: the lock every writer of that token set holds (bot.sync.locks), so
+    a refresh cannot write between our read and our write. A blob that changed since the listing (a
+    refresh wrote a new one, encrypted with the current first key already) is left alone rather than
+    overwritten with the old tokens. Raises StoreError on a blob no key opens (nothing after it is
+    rewritten; what was before stays rewritten, and a second run is harmless).
     """
     rewritten = 0
     for connection_id, kind, blob in await store.all_token_blobs():
-        rotated = cipher.rotate(blob)
-        if await store.get_tokens(connection_id, kind) != blob:
-            continue
-        await store.put_tokens(connection_id, kind, rotated)
-        rewritten += 1
+        async with hold(connection_id, kind) if hold is not None else contextlib.nullcontext():
+            if await store.get_tokens(connection_id, kind) != blob:
+                continue
+            await store.put_tokens(connection_id, kind, cipher.rotate(blob))
+            rewritten += 1
     log.info("re-encrypted %d token sets with the first TOKEN_ENCRYPTION_KEYS key", rewritten)
     return rewritten
 

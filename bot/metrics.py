@@ -18,9 +18,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST  # text/plain; version=0.0.4; charset=utf-8
+# What a scraper that asks for no other format gets: the text format 0.0.4, which every Prometheus reads
+# (https://prometheus.io/docs/instrumenting/exposition_formats/).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # Runs are seconds long (1 s with latency at 100 accounts, 2.5 s at 5,000); some wait on a Retry-After.
 _RUN_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -61,9 +64,12 @@ TURNS = Histogram(
 )
 
 
-def render() -> bytes:
-    """Every metric of this process in the Prometheus text exposition format."""
-    return generate_latest(REGISTRY)
+def render(accept: str = "") -> tuple[bytes, str]:
+    """Every metric of this process, and its content type: the format is chosen from the scraper's
+    Accept header as the client library's own HTTP server does (text 0.0.4 by default; text 1.0.0 or
+    OpenMetrics when asked for)."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(REGISTRY), content_type
 
 
 def status_class(status: int | None) -> str:
@@ -133,8 +139,8 @@ def turn_answered(kind: str, status: int, seconds: float) -> None:
 
 
 _PROVIDERS = {"xero": "xero", "dynamics": "dataverse", "dataverse": "dataverse"}
-_TRIGGERS = frozenset({"schedule", "on_demand", "first_run", "manual", "setup"})
-# Activity types Teams sends (https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-api-reference#activity-object);
+_TRIGGERS = frozenset({"setup", "schedule", "on_demand"})  # bot.storage.base.RunTrigger
+# Activity types of the Bot Framework schema (https://learn.microsoft.com/en-us/dotnet/api/microsoft.bot.schema.activitytypes);
 # "none": refused before its type was read (not JSON, not an activity).
 _KINDS = frozenset(
     {
@@ -159,7 +165,8 @@ def _provider(name: str) -> str:
 
 
 def _trigger(name: str) -> str:
-    return name if name in _TRIGGERS else "other"
+    # str(): a RunTrigger is a StrEnum; its plain value is the label.
+    return str(name) if name in _TRIGGERS else "other"
 
 
 def _kind(name: str) -> str:

@@ -73,9 +73,14 @@ class StatusCardData(CardData):
     def from_connection(cls, connection: Connection, last_run: RunRecord | None = None) -> StatusCardData:
         reason = connection.status_reason
         needs_attention = connection.status == ConnectionStatus.NEEDS_RECONNECTION
-        stale = reason in RECONNECT_REASONS and not needs_attention
-        xero_problem = "" if stale else XERO_PROBLEMS.get(reason, "")
-        dynamics_problem = "" if stale else DYNAMICS_PROBLEMS.get(reason, "")
+        # A run that put the connection on hold left its sentence as the reason, and with it (on the run
+        # record) which sign-in to redo: the side and the button come from that, never from the words.
+        key: str = reason
+        if needs_attention and last_run is not None and last_run.attention and last_run.error == reason:
+            key = last_run.attention
+        stale = key in RECONNECT_REASONS and not needs_attention
+        xero_problem = "" if stale else XERO_PROBLEMS.get(key, "")
+        dynamics_problem = "" if stale else DYNAMICS_PROBLEMS.get(key, "")
         if needs_attention and not (xero_problem or dynamics_problem):
             # A reason we have no words for: show it rather than hide it.
             xero_problem = reason or "needs attention"

@@ -5,6 +5,8 @@ Client-side checks (`isRequired`, `maxLength`) are hints only; anything can arri
 `bot.errors.ValidationFailed` whose `field_errors` maps an input id to a message the card can show
 under that input. Nothing else escapes it, whatever the payload.
 
+The fields' validators live in `cards.submit_fields`; the models, listed once in the `Submit` union, here.
+
 Models of verbs sent from a card that also has unrelated inputs ignore extra keys, because Teams
 sends every input of the card with every Action.Submit; the others forbid them.
 
@@ -16,41 +18,40 @@ such data ever arrive as a message, it is not a submit and `parse_submit` refuse
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias, cast
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
-from bot.commands import COMMANDS_BY_NAME, parse_command
 from bot.errors import ValidationFailed
-from bot.storage.base import NotifyMode
-from bot.sync.plans import PLANS, PLANS_BY_ID
-from cards.timezones import valid_zones
+from cards.submit_fields import NAME_MAX as NAME_MAX  # the card templates' limit, re-exported
+from cards.submit_fields import (
+    STALE_CARD,
+    CommandNameField,
+    CommandTextField,
+    ConnectionChoiceField,
+    ConnectionNameField,
+    EnvField,
+    IdField,
+    NotifyModeField,
+    OrgField,
+    PlanField,
+    TimezoneField,
+    Toggle,
+    VerificationCodeField,
+)
 from cards.verbs import CardVerb
-
-NAME_MAX = 100
-ID_MAX = 100
-CODE_MIN, CODE_MAX = 4, 32
-COMMAND_TEXT_MAX = 200
-
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
-_CODE = re.compile(r"[A-Za-z0-9-]+")
-# Bidirectional overrides and isolates make a name read differently from what it is.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-
-STALE_CARD = "This card is out of date. Type the command again to get a fresh one."
 
 # Teams' documented sign-in action on an Adaptive Card: an Action.Submit whose data is
 # {"msteams": {"type": "signin", "value": <url>}} (learn.microsoft.com/microsoftteams/platform,
@@ -76,117 +77,6 @@ def is_teams_signin(data: object) -> bool:
         return False
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _require_str(value: object, message: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(message)
-    return value
-
-
-def _has_control(text: str) -> bool:
-    return any(ch in _BIDI_CONTROLS or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in text)
-
-
-def _identifier(value: object) -> str:
-    text = _require_str(value, STALE_CARD).strip()
-    if not text or len(text) > ID_MAX or not _ID.fullmatch(text):
-        raise ValueError(STALE_CARD)
-    return text
-
-
-def _connection_name(value: object) -> str:
-    text = _require_str(value, "Give the connection a name.")
-    if len(text) > NAME_MAX * 4:
-        # Checked before normalising so an enormous value costs nothing.
-        raise ValueError(f"Keep the name to {NAME_MAX} characters or fewer.")
-    text = unicodedata.normalize("NFC", text).strip()
-    if not text:
-        raise ValueError("Give the connection a name.")
-    if _has_control(text):
-        raise ValueError("The name can't contain line breaks, tabs or other control characters.")
-    if len(text) > NAME_MAX:
-        raise ValueError(f"Keep the name to {NAME_MAX} characters or fewer.")
-    return text
-
-
-def _plan(value: object) -> str:
-    names = ", ".join(p.name for p in PLANS)
-    text = _require_str(value, f"Choose a plan: {names}.").strip()
-    if text not in PLANS_BY_ID:
-        raise ValueError(f"Choose a plan: {names}.")
-    return text
-
-
-def _timezone(value: object) -> str:
-    message = "Choose a timezone from the list, for example Europe/London."
-    text = _require_str(value, message).strip()
-    if len(text) > 64 or text not in valid_zones():
-        raise ValueError(message)
-    return text
-
-
-def _notify_mode(value: object) -> NotifyMode:
-    message = "Choose when you want to hear about runs."
-    text = _require_str(value, message).strip()
-    try:
-        return NotifyMode(text)
-    except ValueError:
-        raise ValueError(message) from None
-
-
-def _toggle(value: object) -> bool:
-    """An Input.Toggle's value: the strings "true"/"false" (its valueOn/valueOff), or a JSON boolean."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ValueError("Switch it on or off.")
-
-
-Toggle = Annotated[bool, BeforeValidator(_toggle)]
-
-
-def _verification_code(value: object) -> str:
-    message = "Type the code shown on the page after you signed in."
-    text = _require_str(value, message)
-    if len(text) > CODE_MAX * 4:
-        raise ValueError(message)
-    text = "".join(text.split())
-    if not (CODE_MIN <= len(text) <= CODE_MAX) or not _CODE.fullmatch(text):
-        raise ValueError(message)
-    return text
-
-
-def _choice(message: str) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        text = _require_str(value, message).strip()
-        if not text or len(text) > ID_MAX or not _ID.fullmatch(text):
-            raise ValueError(message)
-        return text
-
-    return check
-
-
-def _command_name(value: object) -> str:
-    text = _require_str(value, STALE_CARD).strip().casefold()
-    command = COMMANDS_BY_NAME.get(text)
-    if command is None or not command.takes_name:
-        raise ValueError(STALE_CARD)
-    return command.name
-
-
-def _command_text(value: object) -> str:
-    text = _require_str(value, STALE_CARD)
-    if len(text) > COMMAND_TEXT_MAX or _has_control(text) or parse_command(text).command is None:
-        raise ValueError(STALE_CARD)
-    return text.strip()
-
-
-IdField = Annotated[str, BeforeValidator(_identifier)]
-OrgField = Annotated[str, BeforeValidator(_choice("Choose an organisation from the list."))]
-EnvField = Annotated[str, BeforeValidator(_choice("Choose an environment from the list."))]
-ConnectionChoiceField = Annotated[str, BeforeValidator(_choice("Choose a connection from the list."))]
 
 
 class SubmitBase(BaseModel):
@@ -224,7 +114,7 @@ class XeroPickOrgSubmit(_FromCardWithInputs):
 class VerifyCodeSubmit(_FromCardWithInputs):
     verb: Literal[CardVerb.VERIFY_CODE]
     setup_id: IdField
-    verification_code: Annotated[str, BeforeValidator(_verification_code)]
+    verification_code: VerificationCodeField
     missing_messages: ClassVar[dict[str, str]] = {
         "verification_code": "Type the code shown on the page after you signed in."
     }
@@ -274,10 +164,10 @@ class _SetupOrConnection(SubmitBase):
 
 class SettingsSubmit(_SetupOrConnection):
     verb: Literal[CardVerb.SETTINGS_SUBMIT]
-    connection_name: Annotated[str, BeforeValidator(_connection_name)]
-    plan: Annotated[str, BeforeValidator(_plan)]
-    timezone: Annotated[str, BeforeValidator(_timezone)]
-    notify_mode: Annotated[NotifyMode, BeforeValidator(_notify_mode)]
+    connection_name: ConnectionNameField
+    plan: PlanField
+    timezone: TimezoneField
+    notify_mode: NotifyModeField
     # What syncs, and the environment's default connection: only on an existing connection's card
     # (None: the card did not show the switch, so the setting stays as it is).
     sync_accounts: Toggle | None = None
@@ -312,7 +202,7 @@ class CancelDisconnectSubmit(_ConnectionAction):
 
 class PickConnectionSubmit(SubmitBase):
     verb: Literal[CardVerb.PICK_CONNECTION]
-    command: Annotated[str, BeforeValidator(_command_name)]
+    command: CommandNameField
     connection_id: ConnectionChoiceField
     missing_messages: ClassVar[dict[str, str]] = {"connection_id": "Choose a connection from the list."}
 
@@ -351,10 +241,12 @@ class ReconnectDynamicsSubmit(_ConnectionAction):
 
 class RetryCommandSubmit(SubmitBase):
     verb: Literal[CardVerb.RETRY_COMMAND]
-    command_text: Annotated[str, BeforeValidator(_command_text)]
+    command_text: CommandTextField
 
 
-Submit: TypeAlias = (
+# The one list of submit models. pydantic picks the model by `verb` (a tagged union, no trial of each
+# model in turn); `SUBMIT_MODELS` is derived from it for the error messages.
+Submit: TypeAlias = Annotated[
     SetupStartSubmit
     | SetupCancelSubmit
     | XeroRetrySubmit
@@ -378,54 +270,43 @@ Submit: TypeAlias = (
     | ResumeSyncSubmit
     | ReconnectXeroSubmit
     | ReconnectDynamicsSubmit
-    | RetryCommandSubmit
-)
+    | RetryCommandSubmit,
+    Field(discriminator="verb"),
+]
+SUBMITS: TypeAdapter[Submit] = TypeAdapter(Submit)
 
-SUBMIT_MODELS: Mapping[CardVerb, type[SubmitBase]] = {
-    CardVerb.SETUP_START: SetupStartSubmit,
-    CardVerb.SETUP_CANCEL: SetupCancelSubmit,
-    CardVerb.XERO_RETRY: XeroRetrySubmit,
-    CardVerb.XERO_PICK_ORG: XeroPickOrgSubmit,
-    CardVerb.VERIFY_CODE: VerifyCodeSubmit,
-    CardVerb.SOLUTION_CHECK_AGAIN: SolutionCheckAgainSubmit,
-    CardVerb.SOLUTION_INSTALL: SolutionInstallSubmit,
-    CardVerb.SOLUTION_CONTINUE: SolutionContinueSubmit,
-    CardVerb.DYNAMICS_RETRY: DynamicsRetrySubmit,
-    CardVerb.DYNAMICS_PICK_ENV: DynamicsPickEnvSubmit,
-    CardVerb.SETTINGS_SUBMIT: SettingsSubmit,
-    CardVerb.SETTINGS_CANCEL: SettingsCancelSubmit,
-    CardVerb.CONFIRM_DISCONNECT: ConfirmDisconnectSubmit,
-    CardVerb.CANCEL_DISCONNECT: CancelDisconnectSubmit,
-    CardVerb.PICK_CONNECTION: PickConnectionSubmit,
-    CardVerb.RUN_NOW: RunNowSubmit,
-    CardVerb.OPEN_SETTINGS: OpenSettingsSubmit,
-    CardVerb.SHOW_STATUS: ShowStatusSubmit,
-    CardVerb.SOLUTION_UPGRADE: SolutionUpgradeSubmit,
-    CardVerb.SHOW_HISTORY: ShowHistorySubmit,
-    CardVerb.RESUME_SYNC: ResumeSyncSubmit,
-    CardVerb.RECONNECT_XERO: ReconnectXeroSubmit,
-    CardVerb.RECONNECT_DYNAMICS: ReconnectDynamicsSubmit,
-    CardVerb.RETRY_COMMAND: RetryCommandSubmit,
-}
+
+def _models_by_verb() -> dict[CardVerb, type[SubmitBase]]:
+    union = get_args(Submit)[0]
+    models: dict[CardVerb, type[SubmitBase]] = {}
+    for model in get_args(union):
+        (verb,) = get_args(model.model_fields["verb"].annotation)
+        models[CardVerb(verb)] = model
+    return models
+
+
+SUBMIT_MODELS: Mapping[CardVerb, type[SubmitBase]] = MappingProxyType(_models_by_verb())
+# The union's errors are located under the tag: the verb's value, which names the model.
+_MODEL_OF_TAG: dict[object, type[SubmitBase]] = {verb.value: model for verb, model in SUBMIT_MODELS.items()}
 
 UNKNOWN_ACTION = "I don't recognise that button. Type the command again to get a fresh card."
 
 
-def _field_errors(model: type[SubmitBase], exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = error["loc"]
+def _field_errors(model: type[SubmitBase], errors: list[ErrorDetails]) -> dict[str, str]:
+    field_errors: dict[str, str] = {}
+    for error in errors:
+        loc = error["loc"][1:]  # the first item is the union's tag (the verb)
         field = str(loc[0]) if loc else "verb"
-        if field in errors:
+        if field in field_errors:
             continue
         if error["type"] == "value_error":
             cause = error.get("ctx", {}).get("error")
-            errors[field] = str(cause) if cause is not None else STALE_CARD
+            field_errors[field] = str(cause) if cause is not None else STALE_CARD
         elif error["type"] == "missing":
-            errors[field] = model.missing_messages.get(field, STALE_CARD)
+            field_errors[field] = model.missing_messages.get(field, STALE_CARD)
         else:
-            errors[field] = STALE_CARD
-    return errors
+            field_errors[field] = STALE_CARD
+    return field_errors
 
 
 def _summary(model: type[SubmitBase], field_errors: dict[str, str]) -> str:
@@ -438,25 +319,17 @@ def _summary(model: type[SubmitBase], field_errors: dict[str, str]) -> str:
     return "Some answers need a fix: see the messages under the fields."
 
 
-class _Envelope(BaseModel):
-    """Just the verb, to choose the model that validates the rest."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-    verb: CardVerb
-
-
 def parse_submit(value: object) -> Submit:
     """The typed submit for a card action's `value`. Raises ValidationFailed, and nothing else."""
     if not isinstance(value, dict):
         raise ValidationFailed(UNKNOWN_ACTION, {"verb": UNKNOWN_ACTION})
     try:
-        verb = _Envelope.model_validate(value).verb
-    except ValidationError:
-        raise ValidationFailed(UNKNOWN_ACTION, {"verb": UNKNOWN_ACTION}) from None
-    model = SUBMIT_MODELS[verb]
-    try:
-        parsed = model.model_validate(value)
+        return SUBMITS.validate_python(value)
     except ValidationError as exc:
-        field_errors = _field_errors(model, exc)
-        raise ValidationFailed(_summary(model, field_errors), field_errors) from None
-    return cast(Submit, parsed)
+        errors = exc.errors(include_url=False, include_input=False)
+    # No verb, or one no model has (pydantic's union_tag_not_found / union_tag_invalid, located at ()).
+    model = _MODEL_OF_TAG.get(errors[0]["loc"][0]) if errors and errors[0]["loc"] else None
+    if model is None:
+        raise ValidationFailed(UNKNOWN_ACTION, {"verb": UNKNOWN_ACTION}) from None
+    field_errors = _field_errors(model, errors)
+    raise ValidationFailed(_summary(model, field_errors), field_errors) from None

@@ -51,7 +51,6 @@ def zone_title(name: str) -> str:
     if len(parts) == 1 or parts[0] == "Etc":
         # "Etc/GMT+5" is five hours *behind* UTC: only the full name is honest about that.
         return name if parts[0] == "Etc" else parts[0]
-        return parts[0]
     if len(parts) == 2:
         return parts[1]
     return f"{parts[-1]} ({', '.join(parts[1:-1])})"

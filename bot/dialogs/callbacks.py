@@ -15,6 +15,8 @@ Issue 14 (the browser side is reachable by anyone who sees a setup card's link, 
   does not replace it.
 - Both routes are rate limited per client address (the store's counters, so every process shares
   them), and each link may be opened `MAX_STARTS_PER_LINK` times: a flood of GETs cannot grow the store.
+- Every refusal travels as a `SigninFailure` and is put into words here, at the edge, by
+  `bot.dialogs.wording` (the page and the chat say the same).
 - A provider's `error` is mapped to our own sentence; its `error_description` (anyone can put
   anything there, e.g. a phishing link) goes only to the log, scrubbed. Codes: RFC 6749 4.1.2.1
   (https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1); Entra says the description "is not
@@ -31,18 +33,12 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bot.dialogs import pages
+from bot.dialogs import pages, wording
+from bot.dialogs.failures import SigninFailure, provider_failure
 from bot.dialogs.flow import SetupFlow
-from bot.dialogs.model import SIGNIN_PHASE, VERIFY_PHASE, Provider, SetupState
-from bot.dialogs.oauth_state import (
-    MESSAGES,
-    Binding,
-    StateError,
-    browser_hash,
-    flow_message,
-    new_token,
-    valid_token,
-)
+from bot.dialogs.graph import waits_for_signin
+from bot.dialogs.model import Provider, SetupState
+from bot.dialogs.oauth_state import Binding, StateError, browser_hash, new_token, valid_token
 from bot.errors import ConnectorError, OAuthFlowError
 from bot.teams.turn import Turn
 
@@ -50,50 +46,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_TITLES = {
-    "invalid_state": "This sign-in link isn't valid",
-    "expired_state": "This sign-in link has expired",
-    "replayed_state": "This sign-in was already used",
-    "link_replaced": "This sign-in link was replaced",
-    "setup_gone": "This setup is no longer waiting for a sign-in",
-    "access_denied": "Sign-in cancelled",
-    "other_browser": "Open this sign-in in the browser that started it",
-    "signin_busy": "A sign-in through this link is already under way",
-    "too_many": "Too many sign-in attempts",
-    "code_pending": "A sign-in is already waiting for its code",
-}
-# Entra reports a declined consent as access_denied too (AADSTS65004), with the same meaning.
-_DENIED = frozenset({"access_denied", "consent_required", "interaction_required"})
-# The error codes of RFC 6749 section 4.1.2.1 (Xero's and Entra's authorize endpoints answer with
-# them) and Entra's OpenID Connect additions, each told in our own words. Anything else gets the
-# general sentence: the provider's own text never reaches the page or the chat.
-_APP_PROBLEM = (
-    "{label} refused the connector's sign-in request (its app registration needs attention). "
-    "Tell whoever runs the connector."
-)
-_PROVIDER_ERRORS = {
-    "invalid_request": _APP_PROBLEM,
-    "unauthorized_client": _APP_PROBLEM,
-    "unsupported_response_type": _APP_PROBLEM,
-    "invalid_scope": _APP_PROBLEM,
-    "invalid_client": _APP_PROBLEM,
-    "server_error": "{label} had a problem and couldn't finish the sign-in. Try again in a few minutes.",
-    "temporarily_unavailable": "{label} is busy and couldn't finish the sign-in. Try again in a few minutes.",
-    "login_required": "{label} needs you to sign in again. Try again.",
-}
-_GENERAL_ERROR = "{label} couldn't finish the sign-in. Try again; if it keeps happening, tell whoever runs the connector."
 # Requests per client address per minute on the sign-in routes (start and callback together).
 SIGNIN_REQUESTS_PER_MINUTE = 60
 COOKIE_PREFIX = "xdc_signin_"
+# A refused start that is about load, not about the link, says so in its status.
+_START_STATUS = {SigninFailure.TOO_MANY: 429, SigninFailure.SIGNIN_BUSY: 409}
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/=]{24,}")
-
-
-def provider_error_message(error: str, provider: Provider) -> str:
-    """Our sentence for a provider's OAuth `error` code."""
-    if error in _DENIED:
-        return MESSAGES["access_denied"]
-    return _PROVIDER_ERRORS.get(error, _GENERAL_ERROR).format(label=provider.label)
 
 
 def scrub(text: str, limit: int = 200) -> str:
@@ -103,21 +62,21 @@ def scrub(text: str, limit: int = 200) -> str:
     return _LONG_TOKEN.sub("<redacted>", flat)[:limit]
 
 
-def _title(reason: str, provider: Provider) -> str:
-    return _TITLES.get(reason, f"{provider.label} sign-in didn't work")
-
-
-def _waiting_for(state: SetupState | None, binding: Binding) -> str | None:
+def _waiting_for(state: SetupState | None, binding: Binding) -> SigninFailure | None:
     """None if the setup waits for a sign-in through exactly this link; else why not."""
     if state is None or state.setup_id != binding.setup_id:
-        return "setup_gone"
+        return SigninFailure.SETUP_GONE
     if state.owner_id != binding.user_id or state.tenant_id != binding.tenant_id:
-        return "setup_gone"
-    if state.phase not in (SIGNIN_PHASE[binding.provider], VERIFY_PHASE[binding.provider]):
-        return "setup_gone"
+        return SigninFailure.SETUP_GONE
+    if not waits_for_signin(state.phase, binding.provider):
+        return SigninFailure.SETUP_GONE
     if state.link != binding.link:
-        return "link_replaced"
+        return SigninFailure.LINK_REPLACED
     return None
+
+
+def _error_page(reason: SigninFailure, provider: Provider, text: str = "", *, status: int = 400) -> web.Response:
+    return pages.error_page(wording.title(reason, provider), text or wording.message(reason, provider), status=status)
 
 
 class OAuthRoutes:
@@ -173,18 +132,17 @@ class OAuthRoutes:
         try:
             binding = await self._kit.states.open_link(link)
             if binding.provider is not provider:
-                raise StateError("invalid_state")
+                raise StateError(SigninFailure.INVALID_STATE)
             browser = browser_hash(cookie)
             await self._kit.states.claim_link(binding, browser)
             step = self._flow.xero if provider is Provider.XERO else self._flow.dynamics
             url = await step.authorize_url(binding.model_copy(update={"browser": browser}))
         except StateError as exc:
-            if exc.binding is not None and exc.reason == "expired_state":
+            if exc.binding is not None and exc.reason is SigninFailure.EXPIRED_STATE:
                 await self._tell_chat(exc.binding, exc.reason)
-            status = 429 if exc.reason == "too_many" else 409 if exc.reason == "signin_busy" else 400
-            return pages.error_page(_title(exc.reason, provider), flow_message(exc.reason, provider), status=status)
+            return _error_page(exc.reason, provider, status=_START_STATUS.get(exc.reason, 400))
         except OAuthFlowError as exc:
-            return pages.error_page(_title(exc.reason, provider), str(exc), status=502)
+            return _error_page(SigninFailure.of(exc.reason), provider, str(exc), status=502)
         response = web.Response(
             status=302,
             headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
@@ -210,13 +168,13 @@ class OAuthRoutes:
         except StateError as exc:
             if exc.binding is not None and exc.binding.provider is provider:
                 await self._tell_chat(exc.binding, exc.reason)
-            return pages.error_page(_title(exc.reason, provider), flow_message(exc.reason, provider))
+            return _error_page(exc.reason, provider)
         if binding.provider is not provider:
-            return pages.error_page(_title("invalid_state", provider), MESSAGES["invalid_state"])
+            return _error_page(SigninFailure.INVALID_STATE, provider)
         error = query.get("error", "")
         if error:
-            reason = "access_denied" if error in _DENIED else "provider_error"
-            message = provider_error_message(error, provider)
+            reason = provider_failure(error)
+            message = wording.provider_error_message(error, provider)
             log.info(
                 "%s sign-in for setup %s ended with error %r: %r",
                 provider.value,
@@ -225,11 +183,12 @@ class OAuthRoutes:
                 scrub(query.get("error_description", "")),
             )
             await self._tell_chat(binding, reason, message)
-            return pages.error_page(_title(reason, provider), message)
+            return _error_page(reason, provider, message)
         code = query.get("code", "")
         if provider is Provider.XERO and not (0 < len(code) <= 2048 and code.isprintable()):
-            await self._tell_chat(binding, "provider_error", "Xero sent no authorization code.")
-            return pages.error_page(_title("provider_error", provider), "Xero sent no authorization code.")
+            no_code = "Xero sent no authorization code."
+            await self._tell_chat(binding, SigninFailure.PROVIDER_ERROR, no_code)
+            return _error_page(SigninFailure.PROVIDER_ERROR, provider, no_code)
 
         async def in_chat(turn: Turn) -> web.StreamResponse:
             return await self._complete(turn, provider, binding, secret, query)
@@ -256,13 +215,12 @@ class OAuthRoutes:
             state = session.state
             refused = _waiting_for(state, binding)
             if refused is not None or state is None:
-                reason = refused or "setup_gone"
-                return pages.error_page(_title(reason, provider), MESSAGES[reason])
+                return _error_page(refused or SigninFailure.SETUP_GONE, provider)
             if state.verification is not None:
                 # An earlier sign-in through this link waits for its code: a second one must not
                 # replace it (the creator could be talked into typing the second one's code).
                 log.warning("setup %s: a second %s callback while one waits for its code", state.setup_id, provider.value)
-                return pages.error_page(_title("code_pending", provider), MESSAGES["code_pending"], status=409)
+                return _error_page(SigninFailure.CODE_PENDING, provider, status=409)
             try:
                 if provider is Provider.XERO:
                     waiting, code = await self._flow.xero.on_callback(state, query.get("code", ""), dict(secret))
@@ -281,26 +239,26 @@ class OAuthRoutes:
                     code = maybe_code
             except OAuthFlowError as exc:
                 session.save(await self._kit.fail(turn, state, provider, str(exc)))
-                return pages.error_page(_title(exc.reason, provider), str(exc))
+                return _error_page(SigninFailure.of(exc.reason), provider, str(exc))
             session.save(waiting)
             await self._kit.show(turn, waiting)
             return pages.code_page(provider.label, code, account)
 
     # -- telling the chat ----------------------------------------------------------------------------
 
-    async def _tell_chat(self, binding: Binding, reason: str, message: str = "") -> None:
+    async def _tell_chat(self, binding: Binding, reason: SigninFailure, message: str = "") -> None:
         """Put a refused sign-in on the setup's card (with Try again) if it still waits for that link.
 
         A reused callback is only reported: the first use may have worked, and a browser's reload
         must not undo it."""
-        text = message or flow_message(reason, binding.provider)
+        text = message or wording.message(reason, binding.provider)
 
         async def in_chat(turn: Turn) -> None:
             async with self._flow.sessions.open(turn.context) as session:
                 state = session.state
                 if _waiting_for(state, binding) is not None or state is None:
                     return
-                if reason == "replayed_state":
+                if reason is SigninFailure.REPLAYED_STATE:
                     await turn.send_text(
                         f"⚠️ A {binding.provider.label} sign-in response for this setup was used a second "
                         "time; I refused it and nothing changed."

@@ -12,8 +12,10 @@ import functools
 import logging
 from typing import Any
 
+from bot.dialogs.failures import SigninFailure
+from bot.dialogs.graph import Event, enter
 from bot.dialogs.kit import SetupKit
-from bot.dialogs.model import Done, DynamicsChoice, EnvOption, Mode, Phase, Provider, SetupState, StepResult
+from bot.dialogs.model import Done, DynamicsChoice, EnvOption, Mode, Provider, SetupState, StepResult
 from bot.dialogs.oauth_state import Binding
 from bot.dialogs.solution_step import SolutionStep
 from bot.errors import ConnectorError, OAuthFlowError
@@ -45,7 +47,7 @@ class DynamicsStep:
         proves who signed in) and the sign-in to continue with. Raises OAuthFlowError."""
         flow = secret.get("flow")
         if not isinstance(flow, dict):
-            raise OAuthFlowError("invalid_state", "The sign-in could not be matched to the setup.")
+            raise OAuthFlowError(SigninFailure.INVALID_STATE, "The sign-in could not be matched to the setup.")
         scratch = f"signin.{state.setup_id}"
         try:
             account = await self._auth.complete_flow(scratch, flow, query)
@@ -53,7 +55,7 @@ class DynamicsStep:
         finally:
             await self._store.delete_tokens(scratch, TokenKind.DYNAMICS)
         if blob is None:
-            raise OAuthFlowError("provider_error", "Microsoft did not complete the sign-in.")
+            raise OAuthFlowError(SigninFailure.PROVIDER_ERROR, "Microsoft did not complete the sign-in.")
         signed_in = {"cache": blob.decode("ascii"), "account": _account(account)}
         same_person = account.tenant_id == state.tenant_id and account.object_id == state.owner_id
         if self._kit.options.trust_same_entra_account and same_person:
@@ -88,7 +90,7 @@ class DynamicsStep:
             )
         if len(options) == 1:
             return await self.choose(turn, state.but(dynamics_envs=options), options[0].id)
-        chooser = state.but(phase=Phase.DYNAMICS_PICK_ENV, dynamics_envs=options, verification=None, problem="")
+        chooser = enter(state, Event.ENVS, dynamics_envs=options, verification=None, problem="")
         await self._kit.show(turn, chooser)
         return chooser
 
@@ -115,8 +117,9 @@ class DynamicsStep:
             user_tz = "" if blocked_by_solution or missing else (await dv.user_timezone(who.user_id) or "")
         except ConnectorError as exc:
             log.info("checking environment %s failed: %s", env.env_id, type(exc).__name__)
-            checking = state.but(
-                phase=Phase.SOLUTION_CHECK,
+            checking = enter(
+                state,
+                Event.BLOCKED,
                 missing_privileges=(),
                 problem=f"I couldn't check {env.env_name} just now ({exc}). Choose Check again in a moment.",
             )
@@ -128,22 +131,24 @@ class DynamicsStep:
                 update={k: getattr(state.solution, k) for k in ("async_operation_id", "import_job_id", "progress")}
             )
         if blocked_by_solution:
-            blocked = state.but(
-                phase=Phase.SOLUTION_CHECK,
+            blocked = enter(
+                state,
+                Event.BLOCKED,
                 solution=view,
                 missing_privileges=(),
                 problem=SolutionStep.problem(view, env.env_name),
             )
         elif missing:
-            blocked = state.but(
-                phase=Phase.SOLUTION_CHECK,
+            blocked = enter(
+                state,
+                Event.BLOCKED,
                 solution=view,
                 missing_privileges=tuple(m.words for m in missing),
                 problem=f"Your Dynamics 365 user in {env.env_name} lacks {len(missing)} privilege(s) the sync needs.",
             )
         else:
             ready = env.model_copy(update={"user_id": who.user_id, "user_timezone": user_tz})
-            return state.but(phase=Phase.SETTINGS, dynamics=ready, solution=view, missing_privileges=(), problem="")
+            return enter(state, Event.READY, dynamics=ready, solution=view, missing_privileges=(), problem="")
         await self._kit.show(turn, blocked)
         return blocked
 

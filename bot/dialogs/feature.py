@@ -7,7 +7,9 @@
     welcome button -> feature.start_setup(turn); Reconnect buttons -> feature.reconnect(turn, id, provider)
 
 The settings card is shared with the settings of an existing connection (same verbs): a submit naming a
-`setup_id` is the setup's, one naming a `connection_id` goes to `connection_settings`.
+`setup_id` is the setup's, one naming a `connection_id` goes to `connection_settings`. The setup registers
+those verbs, once; the operations feature's handler is handed in at `register`, never registered a second
+time on the router (which would refuse it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class SetupFeature:
     def __init__(self, deps: SetupDeps, options: SetupOptions | None = None) -> None:
         self._flow = SetupFlow(deps, options or SetupOptions())
         self._oauth = OAuthRoutes(self._flow)
+        self._connection_settings: SubmitHandler | None = None
 
     @property
     def flow(self) -> SetupFlow:
@@ -59,17 +62,9 @@ class SetupFeature:
         router.on_verb(CardVerb.SETUP_START.value, self._on_start_button)
         for verb in SETUP_VERBS:
             router.on_verb(verb.value, self._flow.on_submit)
-
-        async def shared(turn: Turn, value: dict[str, Any]) -> None:
-            if "setup_id" in value:
-                await self._flow.on_submit(turn, value)
-            elif connection_settings is not None:
-                await connection_settings(turn, value)
-            else:
-                await turn.send_text("This form is out of date. Type the command again to get a fresh one.")
-
         for verb in SHARED_VERBS:
-            router.on_verb(verb.value, shared)
+            router.on_verb(verb.value, self._on_shared_card)
+        self._connection_settings = connection_settings
 
     def routes(self) -> list[web.RouteDef]:
         """GET /oauth/xero/start, /oauth/xero/callback, /oauth/dynamics/start, /oauth/dynamics/callback."""
@@ -96,6 +91,14 @@ class SetupFeature:
 
     async def _on_start_button(self, turn: Turn, _value: dict[str, Any]) -> None:
         await self._flow.start(turn)
+
+    async def _on_shared_card(self, turn: Turn, value: dict[str, Any]) -> None:
+        if "setup_id" in value:
+            await self._flow.on_submit(turn, value)
+        elif self._connection_settings is not None:
+            await self._connection_settings(turn, value)
+        else:
+            await turn.send_text("This form is out of date. Type the command again to get a fresh one.")
 
     async def _on_cancel(self, turn: Turn, _args: list[str]) -> None:
         await self._flow.cancel(turn)

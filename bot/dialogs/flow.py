@@ -2,8 +2,10 @@
 
 Every entry point opens the conversation's session once (see `session.py`), checks that the person
 acting is the one who started the setup (same Teams tenant and user) and that the card names the
-setup that is active, and only then moves the setup on. Steps live in `xero_step`, `dynamics_step`
-and `settings_step`; the browser side (OAuth routes) in `callbacks`.
+setup that is active, and only then moves the setup on. A card submit goes to the setup's dialog,
+which looks its verb up in the table of `graph.py` and runs the action this flow registers for it
+(`_card_actions`). Steps live in `xero_step`, `dynamics_step` and `settings_step`; the browser side
+(OAuth routes) in `callbacks`.
 """
 
 from __future__ import annotations
@@ -19,33 +21,26 @@ from botbuilder.schema import ConversationReference
 
 from bot.dialogs.deps import SetupDeps, SetupOptions
 from bot.dialogs.dynamics_step import DynamicsStep
+from bot.dialogs.graph import FIRST_PHASE, Action, Event, enter
 from bot.dialogs.install import InstallFollower
 from bot.dialogs.kit import SetupKit
 from bot.dialogs.model import Done, Mode, Phase, Provider, SetupState, StepResult
 from bot.dialogs.oauth_state import MAX_CODE_ATTEMPTS, code_matches
-from bot.dialogs.session import Session, Sessions
+from bot.dialogs.session import ActionHandler, CardInput, Session, Sessions
 from bot.dialogs.settings_step import SettingsStep
 from bot.dialogs.xero_step import XeroStep
 from bot.errors import ConnectorError, ValidationFailed
 from bot.storage.base import Connection, ConnectionStatus, utcnow
-from bot.sync.engine import update_connection
+from bot.storage.helpers import update_connection
 from bot.sync.plans import get_plan
 from bot.teams.escape import md_outside
 from bot.teams.state import StoreStorage
 from bot.teams.turn import Turn, card_activity
 from cards.submits import (
     DynamicsPickEnvSubmit,
-    DynamicsRetrySubmit,
-    SettingsCancelSubmit,
     SettingsSubmit,
-    SetupCancelSubmit,
-    SolutionCheckAgainSubmit,
-    SolutionContinueSubmit,
-    SolutionInstallSubmit,
-    Submit,
     VerifyCodeSubmit,
     XeroPickOrgSubmit,
-    XeroRetrySubmit,
     parse_submit,
 )
 from cards.verbs import CardVerb
@@ -57,13 +52,12 @@ T = TypeVar("T")
 # an app id; in anonymous mode (local clients only) any non-empty id does.
 ANONYMOUS_BOT_ID = "anonymous-bot"
 STALE_SETUP = "This card belongs to a setup that is no longer active. Type **connect** to start a new one."
-NO_SETUP = "There's no setup in progress here. Type **connect** to start one."
 
 
 class SetupFlow:
     def __init__(self, deps: SetupDeps, options: SetupOptions) -> None:
         self.kit = SetupKit(deps, options)
-        self.sessions = Sessions(StoreStorage(deps.store), self._discard)
+        self.sessions = Sessions(StoreStorage(deps.store), self._discard, self._card_actions())
         self.xero = XeroStep(self.kit)
         self.dynamics = DynamicsStep(self.kit)
         self.settings = SettingsStep(self.kit)
@@ -102,7 +96,7 @@ class SetupFlow:
                 conversation_type=turn.conversation_type,
                 reference=turn.reference().reference,
                 client_timezone=turn.client_timezone,
-                phase=Phase.XERO_SIGNIN,
+                phase=FIRST_PHASE[Provider.XERO],
             )
             await session.begin(await self._post(turn, state, Provider.XERO, new_thread=turn.is_channel))
 
@@ -129,7 +123,7 @@ class SetupFlow:
                 reference=turn.reference().reference,
                 client_timezone=turn.client_timezone,
                 thread_id=connection.thread_activity_id,
-                phase=Phase.XERO_SIGNIN if provider is Provider.XERO else Phase.DYNAMICS_SIGNIN,
+                phase=FIRST_PHASE[provider],
             )
             await session.begin(await self._post(turn, state, provider, new_thread=False))
 
@@ -284,40 +278,51 @@ class SetupFlow:
                 else:
                     await turn.send_text(f"⚠️ {exc}")
                 return
-            await self._dispatch(turn, session, state, submit, value)
+            await session.continue_with(turn, submit, value)
 
-    async def _dispatch(
-        self, turn: Turn, session: Session, state: SetupState, submit: Submit, raw: dict[str, Any]
-    ) -> None:
-        phase = state.phase
-        if isinstance(submit, SetupCancelSubmit | SettingsCancelSubmit):
-            await self._cancel(turn, session, state)
-        elif isinstance(submit, XeroRetrySubmit) and phase.provider is Provider.XERO:
-            await self._retry(turn, session, state, Provider.XERO)
-        elif isinstance(submit, DynamicsRetrySubmit) and phase.provider is Provider.DYNAMICS:
-            await self._retry(turn, session, state, Provider.DYNAMICS)
-        elif isinstance(submit, XeroPickOrgSubmit) and phase is Phase.XERO_PICK_ORG:
-            session.save(await self.xero.choose(turn, state, submit.xero_tenant_id))
-        elif isinstance(submit, DynamicsPickEnvSubmit) and phase is Phase.DYNAMICS_PICK_ENV:
-            await self.apply(turn, session, await self.dynamics.choose(turn, state, submit.environment_id))
-        elif isinstance(submit, SolutionCheckAgainSubmit) and phase is Phase.SOLUTION_CHECK:
-            await self.apply(turn, session, await self.dynamics.check(turn, state))
-        elif isinstance(submit, SolutionInstallSubmit) and phase is Phase.SOLUTION_CHECK:
-            await self.installs.start(turn, session, state)
-        elif isinstance(submit, SolutionContinueSubmit) and phase is Phase.SOLUTION_CHECK:
+    def _card_actions(self) -> dict[Action, ActionHandler]:
+        """What each action of the table (`graph.STATES`, `graph.FALLBACKS`) runs."""
+
+        async def choose_org(card: CardInput, state: SetupState) -> None:
+            assert isinstance(card.submit, XeroPickOrgSubmit)  # the verb the table routed
+            card.session.save(await self.xero.choose(card.turn, state, card.submit.xero_tenant_id))
+
+        async def choose_env(card: CardInput, state: SetupState) -> None:
+            assert isinstance(card.submit, DynamicsPickEnvSubmit)
+            await self.apply(card.turn, card.session, await self.dynamics.choose(card.turn, state, card.submit.environment_id))
+
+        async def check_again(card: CardInput, state: SetupState) -> None:
+            await self.apply(card.turn, card.session, await self.dynamics.check(card.turn, state))
+
+        async def keep_version(card: CardInput, state: SetupState) -> None:
             keep = state.but(solution=state.solution.model_copy(update={"upgrade_declined": True}))
-            await self.apply(turn, session, await self.dynamics.check(turn, keep))
-        elif isinstance(submit, VerifyCodeSubmit) and state.verification is not None:
-            await self._verify(turn, session, state, submit.verification_code)
-        elif isinstance(submit, SettingsSubmit) and phase is Phase.SETTINGS and submit.setup_id:
-            await self._confirm(turn, session, state, submit, raw)
-        else:
-            await turn.send_text("That button is for another step of the setup. Use the buttons on the latest card.")
+            await self.apply(card.turn, card.session, await self.dynamics.check(card.turn, keep))
+
+        async def verify(card: CardInput, state: SetupState) -> None:
+            assert isinstance(card.submit, VerifyCodeSubmit)
+            await self._verify(card.turn, card.session, state, card.submit.verification_code)
+
+        async def save_settings(card: CardInput, state: SetupState) -> None:
+            assert isinstance(card.submit, SettingsSubmit)
+            await self._confirm(card.turn, card.session, state, card.submit, card.raw)
+
+        return {
+            Action.CANCEL: lambda card, state: self._cancel(card.turn, card.session, state),
+            Action.RETRY_XERO: lambda card, state: self._retry(card.turn, card.session, state, Provider.XERO),
+            Action.RETRY_DYNAMICS: lambda card, state: self._retry(card.turn, card.session, state, Provider.DYNAMICS),
+            Action.CHOOSE_ORG: choose_org,
+            Action.CHOOSE_ENV: choose_env,
+            Action.CHECK_AGAIN: check_again,
+            Action.INSTALL: lambda card, state: self.installs.start(card.turn, card.session, state),
+            Action.KEEP_VERSION: keep_version,
+            Action.VERIFY: verify,
+            Action.SAVE_SETTINGS: save_settings,
+        }
 
     async def _retry(self, turn: Turn, session: Session, state: SetupState, provider: Provider) -> None:
         if state.phase is Phase.SOLUTION_CHECK and len(state.dynamics_envs) > 1:
             # Signed in already: back to the choice of environment rather than a new sign-in.
-            again = state.but(phase=Phase.DYNAMICS_PICK_ENV, problem="", missing_privileges=())
+            again = enter(state, Event.ENVS, problem="", missing_privileges=())
         else:
             await self.kit.discard_tokens(state, provider)
             again = await self.kit.signin(state, provider)

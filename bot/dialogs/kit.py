@@ -9,7 +9,8 @@ from typing import Any
 from botbuilder.schema import ConversationReference
 
 from bot.dialogs.deps import SetupDeps, SetupOptions
-from bot.dialogs.model import SIGNIN_PHASE, VERIFY_PHASE, Provider, SetupState, Verification
+from bot.dialogs.graph import Event, enter
+from bot.dialogs.model import Provider, SetupState, Verification
 from bot.dialogs.oauth_state import Binding, OAuthStates, code_hash, new_code, new_token
 from bot.dialogs.view import SetupView
 from bot.errors import ConnectorError
@@ -46,7 +47,7 @@ class SetupKit:
         link = new_token()
         await self.states.issue_link(self.binding(state, provider, link))
         await self.states.discard_pending(state.setup_id)
-        return state.but(phase=SIGNIN_PHASE[provider], link=link, problem="", verification=None)
+        return enter(state, Event.LINK, provider, link=link, problem="", verification=None)
 
     def await_code(self, state: SetupState, provider: Provider, signed_in_as: str = "") -> tuple[SetupState, str]:
         """The setup waiting for the code shown in the browser; returns the code for the page.
@@ -59,7 +60,7 @@ class SetupKit:
             expires_at=utcnow() + timedelta(seconds=self.options.state_ttl_seconds),
             signed_in_as=signed_in_as[:300],
         )
-        return state.but(phase=VERIFY_PHASE[provider], verification=verification, problem=""), code
+        return enter(state, Event.SIGNED_IN, provider, verification=verification, problem=""), code
 
     async def show(
         self, turn: Turn, state: SetupState, *, finished: bool = False, cancelled: bool = False, plan_words: str = ""
@@ -84,7 +85,7 @@ class SetupKit:
         """A sign-in that did not work: say why on the card and in the chat, offer Try again, keep nothing."""
         await self.states.discard_pending(state.setup_id)
         await self.discard_tokens(state, provider)
-        failed = state.but(phase=SIGNIN_PHASE[provider], link="", problem=message, verification=None)
+        failed = enter(state, Event.FAILED, provider, link="", problem=message, verification=None)
         await self.show(turn, failed)
         # The message may quote Xero or Dynamics (organisation, environment names): literal text.
         await turn.send_text(

@@ -42,6 +42,9 @@ class Mode(StrEnum):
 
 
 class Phase(StrEnum):
+    """Where a setup is. Which buttons act in each phase, and what moves it to another, is declared in
+    `bot.dialogs.graph` (the only place a phase is assigned)."""
+
     XERO_SIGNIN = "xero_signin"  # the card offers the sign-in link
     XERO_VERIFY = "xero_verify"  # signed in; waiting for the code (or signin/verifyState)
     XERO_PICK_ORG = "xero_pick_org"
@@ -58,10 +61,6 @@ class Phase(StrEnum):
         if self.value.startswith("dynamics") or self is Phase.SOLUTION_CHECK:
             return Provider.DYNAMICS
         return None
-
-
-SIGNIN_PHASE = {Provider.XERO: Phase.XERO_SIGNIN, Provider.DYNAMICS: Phase.DYNAMICS_SIGNIN}
-VERIFY_PHASE = {Provider.XERO: Phase.XERO_VERIFY, Provider.DYNAMICS: Phase.DYNAMICS_VERIFY}
 
 
 class _Model(BaseModel):

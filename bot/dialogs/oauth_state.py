@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.crypto import TokenCipher
+from bot.dialogs.failures import SigninFailure
 from bot.dialogs.model import Provider
 from bot.errors import OAuthFlowError, StoreError
 from bot.storage.base import Counters, OAuthStateStore, utcnow
@@ -54,37 +55,15 @@ MAX_STARTS_PER_LINK = 5
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~]{16,200}")
 CODE_PATTERN = re.compile(r"\s*(\d{3})[-\s]?(\d{3})\s*")
 
-MESSAGES: dict[str, str] = {
-    "invalid_state": "This sign-in link isn't valid. Go back to Teams and start the sign-in from the setup card.",
-    "expired_state": "This sign-in link has expired (they last 10 minutes). Go back to Teams and choose "
-    "Try again on the setup card.",
-    "replayed_state": "This sign-in was already used. Nothing more was done. If you still need to sign in, "
-    "go back to Teams and choose Try again on the setup card.",
-    "link_replaced": "A newer sign-in link replaced this one. Use the button on the setup card in Teams.",
-    "setup_gone": "This setup was finished or cancelled, so the sign-in was not used and nothing was kept.",
-    "access_denied": "You cancelled the sign-in or didn't allow access, so nothing was connected.",
-    "other_browser": "This sign-in was started in another browser (or this browser's cookies were cleared), "
-    "so it can't be finished here. Nothing was changed. Finish it in the browser where you opened the link "
-    "from Teams, or open the link from the setup card again.",
-    "signin_busy": "Someone is already signing in through this link in another browser, so I didn't start a "
-    "second sign-in. Nothing was changed. If that was you, finish there; otherwise the person who started "
-    "the setup can type cancel in Teams and start again.",
-    "too_many": "This sign-in link was opened too many times. Nothing was changed. Go back to Teams and use "
-    "the newest button on the setup card, or wait a few minutes.",
-    "code_pending": "A sign-in for this setup is already waiting for its code in Teams, so this one was not "
-    "used. Nothing was changed. Type the code you were shown first, or choose Try again on the setup card.",
-}
-
-
-def flow_message(reason: str, provider: Provider) -> str:
-    return MESSAGES.get(reason, f"{provider.label} reported a problem with the sign-in.")
-
-
 class StateError(OAuthFlowError):
     """A link or flow state that cannot be used; `binding` names the setup when it is known."""
 
-    def __init__(self, reason: str, binding: Binding | None = None) -> None:
-        super().__init__(reason, MESSAGES[reason])
+    reason: SigninFailure
+
+    def __init__(self, reason: SigninFailure, binding: Binding | None = None) -> None:
+        # The words are the edge's (bot.dialogs.wording); the exception carries the name.
+        super().__init__(reason, f"sign-in state refused: {reason.value}")
+        self.reason = reason
         self.binding = binding
 
 
@@ -173,11 +152,11 @@ class OAuthStates:
         before anything is written, so a refused opening writes only its counter."""
         opened = await self._store.incr_counter(f"oauth-start:{binding.link}", self.ttl_seconds)
         if opened > MAX_STARTS_PER_LINK:
-            raise StateError("too_many")
+            raise StateError(SigninFailure.TOO_MANY)
         key = f"busy:{binding.link}"
         holder = await self._store.peek_state(key)
         if holder is not None and not hmac.compare_digest(str(holder.get("browser", "")), browser):
-            raise StateError("signin_busy")
+            raise StateError(SigninFailure.SIGNIN_BUSY)
         await self._store.put_state(key, {"browser": browser}, self.ttl_seconds)
 
     # -- flow states ---------------------------------------------------------------------------------
@@ -186,7 +165,7 @@ class OAuthStates:
         """Store a provider flow's secret under its `state` (ours, or MSAL's own); returns the state."""
         state = state or new_token()
         if not valid_token(state):
-            raise StateError("invalid_state")
+            raise StateError(SigninFailure.INVALID_STATE)
         await self._put("flow", state, binding, secret)
         return state
 
@@ -201,7 +180,7 @@ class OAuthStates:
             if entry is not None:
                 owner = self._binding(entry).browser
                 if not owner or not browser or not hmac.compare_digest(owner, browser):
-                    raise StateError("other_browser")
+                    raise StateError(SigninFailure.OTHER_BROWSER)
         return await self._read("flow", state, take=True)
 
     # -- pending sign-ins ----------------------------------------------------------------------------
@@ -242,7 +221,7 @@ class OAuthStates:
 
     async def _read(self, kind: str, token: str, *, take: bool) -> tuple[Binding, dict[str, Any]]:
         if not valid_token(token):
-            raise StateError("invalid_state")
+            raise StateError(SigninFailure.INVALID_STATE)
         key = f"{kind}:{token}"
         entry = await (self._store.take_state(key) if take else self._store.peek_state(key))
         if entry is not None:
@@ -254,14 +233,14 @@ class OAuthStates:
             return binding, self._open(entry) or {}
         marker = await self._store.peek_state(f"seen:{key}")
         if marker is None:
-            raise StateError("invalid_state")
+            raise StateError(SigninFailure.INVALID_STATE)
         binding = await self._marker_binding(marker)
         try:
             expired = datetime.fromisoformat(str(marker.get("expires_at"))) <= self._now()
         except ValueError:
             expired = True
         # Issued, not expired, yet gone: someone took it first. Either way the chat can be told, once.
-        reason = "expired_state" if expired and not marker.get("used") else "replayed_state"
+        reason = SigninFailure.EXPIRED_STATE if expired and not marker.get("used") else SigninFailure.REPLAYED_STATE
         if marker.get("reported"):
             raise StateError(reason)
         await self._store.put_state(f"seen:{key}", {**marker, "reported": True}, self._marker_ttl)
@@ -272,17 +251,17 @@ class OAuthStates:
             return self._binding(marker)
         link = marker.get("link")
         if not isinstance(link, str) or not valid_token(link):
-            raise StateError("invalid_state")
+            raise StateError(SigninFailure.INVALID_STATE)
         link_marker = await self._store.peek_state(f"seen:link:{link}")
         if link_marker is None:
-            raise StateError("invalid_state")
+            raise StateError(SigninFailure.INVALID_STATE)
         return self._binding(link_marker)
 
     def _binding(self, entry: dict[str, Any]) -> Binding:
         try:
             return Binding.model_validate(entry.get("binding"))
         except ValidationError:
-            raise StateError("invalid_state") from None
+            raise StateError(SigninFailure.INVALID_STATE) from None
 
     def _open(self, entry: dict[str, Any] | None) -> dict[str, Any] | None:
         if entry is None:

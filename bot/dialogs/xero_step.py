@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.dialogs.failures import SigninFailure
+from bot.dialogs.graph import Event, enter
 from bot.dialogs.kit import SetupKit
-from bot.dialogs.model import Done, Mode, OrgOption, Phase, Provider, SetupState, StepResult, XeroChoice
+from bot.dialogs.model import Done, Mode, OrgOption, Provider, SetupState, StepResult, XeroChoice
 from bot.dialogs.oauth_state import Binding
 from bot.errors import ConnectorError, OAuthFlowError
 from bot.storage.base import ConnectionStatus
@@ -45,12 +47,12 @@ class XeroStep:
         Raises OAuthFlowError when Xero refuses (the caller reports it)."""
         verifier = secret.get("verifier")
         if not isinstance(verifier, str):
-            raise OAuthFlowError("invalid_state", "The sign-in could not be matched to the setup.")
+            raise OAuthFlowError(SigninFailure.INVALID_STATE, "The sign-in could not be matched to the setup.")
         try:
             tokens = await self._oauth.exchange_code(code, verifier, self._kit.redirect_uri(Provider.XERO))
         except ConnectorError as exc:
             log.info("Xero code exchange failed for setup %s: %s", state.setup_id, type(exc).__name__)
-            raise OAuthFlowError("provider_error", "Xero did not accept the sign-in. Please try again.") from exc
+            raise OAuthFlowError(SigninFailure.PROVIDER_ERROR, "Xero did not accept the sign-in. Please try again.") from exc
         await self._kit.states.put_pending(state.setup_id, Provider.XERO, {"tokens": tokens.model_dump(mode="json")})
         return self._kit.await_code(state, Provider.XERO, await self._would_connect(tokens))
 
@@ -98,7 +100,7 @@ class XeroStep:
         )
         if len(options) == 1:
             return await self.choose(turn, state.but(xero_orgs=options), options[0].tenant_id)
-        chooser = state.but(phase=Phase.XERO_PICK_ORG, xero_orgs=options, verification=None, problem="")
+        chooser = enter(state, Event.ORGS, xero_orgs=options, verification=None, problem="")
         await self._kit.show(turn, chooser)
         return chooser
 

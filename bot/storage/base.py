@@ -1,9 +1,10 @@
 """What the product keeps, as async protocols with narrow, intent-named methods.
 
 Two backends implement all of them: SQLite (`bot.storage.sqlite`, embedded default) and Redis
-(`bot.storage.redis`, production, several processes). One contract suite (`tests/contract/`) runs
-against both. Values are JSON, never pickle. Token sets arrive here already encrypted (`bot.crypto`):
-the store never sees a plaintext token.
+(`bot.storage.redis`, production, several processes; one server or a Redis Cluster). One contract
+suite (`tests/contract/`) runs against SQLite, a standalone Redis and a three-node Redis Cluster.
+Values are JSON, never pickle. Token sets arrive here already encrypted (`bot.crypto`): the store
+never sees a plaintext token.
 
 Nothing here holds financial data: connections hold configuration and state, run records hold counts,
 times and error summaries, fingerprints hold hashes keyed by Xero's ids.
@@ -17,6 +18,12 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The run's enums live beside it; imported from here as well (`X as X`: re-exported on purpose).
+from bot.storage.run_kinds import AttentionReason as AttentionReason
+from bot.storage.run_kinds import Provider as Provider
+from bot.storage.run_kinds import RunStage as RunStage
+from bot.storage.run_kinds import RunTrigger as RunTrigger
 
 
 def utcnow() -> datetime:
@@ -107,45 +114,6 @@ class RunOutcome(StrEnum):
     SKIPPED = "skipped"
 
 
-class RunTrigger(StrEnum):
-    """What started a run (stored with it; the cards word it)."""
-
-    SETUP = "setup"  # the connection's first run
-    SCHEDULE = "schedule"
-    ON_DEMAND = "on_demand"
-
-
-class RunStage(StrEnum):
-    """A run's progress as reported to the notifier, in this order."""
-
-    READ_XERO = "read_xero"
-    WROTE_ACCOUNTS = "wrote_accounts"
-    WROTE_TAX_RATES = "wrote_tax_rates"
-    WROTE_BRANDING_THEMES = "wrote_branding_themes"
-    WROTE_TRACKING = "wrote_tracking"  # categories and their options
-
-
-class Provider(StrEnum):
-    """A service the connector signs in to (the values match `ProviderError.provider`)."""
-
-    XERO = "xero"
-    DYNAMICS = "dynamics"
-
-
-class AttentionReason(StrEnum):
-    """Why a person has to act; stored on a failed run so that readers need not parse its error text."""
-
-    XERO_RECONNECT = "xero_reconnect"  # refresh token revoked/expired (invalid_grant)
-    DYNAMICS_RECONNECT = "dynamics_reconnect"  # MSAL interaction_required / invalid_grant
-    XERO_TOKEN_EXPIRING = "xero_token_expiring"  # refresh token unused for nearly 60 days, not refreshable
-    # Entra refresh token inactive for nearly 90 days and the sign-in keeper could not refresh it.
-    DYNAMICS_SIGNIN_EXPIRING = "dynamics_signin_expiring"
-    REPEATED_FAILURES = "repeated_failures"  # three failed runs in a row
-    TIMEZONE_MISMATCH = "timezone_mismatch"
-    XERO_DAILY_LIMIT = "xero_daily_limit"  # daily allowance nearly used
-    TENANT_DISCONNECTED = "tenant_disconnected"  # Xero 403 AuthenticationUnsuccessful
-
-
 class EntityCounts(Record):
     created: int = 0
     updated: int = 0
@@ -212,6 +180,24 @@ class Claim:
     owner: str
     lease_until: datetime
     on_demand: bool = False
+
+
+class RunEventKind(StrEnum):
+    """What a run event tells (see `RunEventFeed`)."""
+
+    STARTED = "started"  # the run record was first saved, RUNNING
+    FINISHED = "finished"  # the run record was saved with its final outcome
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One entry of the run-event feed. `cursor` is opaque: pass it back to `read_run_events`."""
+
+    cursor: str
+    connection_id: str
+    run_id: str
+    kind: RunEventKind
+    at: datetime  # when it was appended (the store's clock)
 
 
 @dataclass(frozen=True)
@@ -352,6 +338,25 @@ class Counters(Protocol):
         """Increment a counter that expires `ttl_seconds` after its creation; return the new value."""
 
 
+@runtime_checkable
+class RunEventFeed(Protocol):
+    """A capped, append-only feed of run events, shared by every process: whoever executes a run
+    appends, a watcher reads on from its cursor instead of rescanning every connection's runs.
+
+    Oldest first; only the newest `RUN_EVENTS_KEPT` (about) are kept, so a reader that falls further
+    behind than that misses events (it should then rescan once, as it does at start)."""
+
+    async def append_run_event(self, connection_id: str, run_id: str, kind: RunEventKind) -> str:
+        """Append one event; returns its cursor."""
+
+    async def read_run_events(self, after: str = "", limit: int = 100) -> tuple[list[RunEvent], str]:
+        """Up to `limit` events after cursor `after` ("": from the oldest kept), oldest first, and the
+        cursor to read on from (the last event's, or `after` itself when there is none)."""
+
+    async def run_events_tail(self) -> str:
+        """The cursor of the newest event ("" if none): read from here to see only what comes next."""
+
+
 class Store(
     ConnectionStore,
     TokenStore,
@@ -363,6 +368,7 @@ class Store(
     LockStore,
     DocumentStore,
     Counters,
+    RunEventFeed,
     Protocol,
 ):
     """Everything the product keeps, from one backend."""

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 RUNS_KEPT = 200  # run records kept per connection; older ones are dropped when a run is saved
+# Run events kept in the feed (about: Redis trims a stream by whole nodes with MAXLEN ~). At 100,000
+# connections on a 10-minute plan (two events a run, 333 a second) that is five minutes of events, a
+# few MB of Redis memory.
+RUN_EVENTS_KEPT = 100_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

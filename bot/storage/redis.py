@@ -1,21 +1,20 @@
-"""The production store: Redis, shared by several bot and worker processes.
+"""The production store: Redis (standalone or Redis Cluster), shared by several bot and worker processes.
 
-Every read-modify-write is one Lua script (or a WATCH/MULTI transaction where a value must be
-re-serialised by pydantic), so it is atomic across processes: a connection version, a due-run
-claim, a lock, a document eTag. Lease times come from the Redis server's own clock (TIME), so
-processes on machines with skewed clocks still agree on when a lease ends. Scripts address a few
-keys they derive from the prefix: this targets a standalone Redis (or one shard), not a cluster.
+Every read-modify-write is one Lua script on keys of one hash slot, so it is atomic across
+processes and runs on a cluster: a connection version, a due-run claim, a lock, a document eTag.
+Lease times come from the Redis server's own clock (TIME), so processes on machines with skewed
+clocks still agree on when a lease ends. What spans slots (the indexes of connections, run records)
+is written around the script, in an order that keeps every index a superset of the truth: an index
+entry is added before the record it points to and removed after it, and readers skip entries whose
+record is missing or elsewhere (a conversation index is checked against the record). So a process
+that dies between two steps leaves, at worst, an index entry to skip, never a record nobody can find.
 
-The store is in four modules: this one (connections, tokens, OAuth state, conversation references,
-runs, fingerprints, and opening the client), `redis_coordination` (schedule, locks, documents,
-counters), `redis_base` (client, key names, error translation) and `redis_scripts` (the Lua).
+The store is in six modules: this one (connections, tokens, OAuth state, conversation references,
+runs, fingerprints, and opening the client), `redis_coordination` (locks, documents, counters, run
+events), `redis_schedule` (the sharded due sets), `redis_base` (client, pool, error translation),
+`redis_keys` (the layout: what shares a slot) and `redis_scripts` (the Lua). A deployment of the
+first layout (before Redis Cluster support) is moved over once by `bot.storage.redis_migrate`.
 `to_us` and `from_us` live in `bot.storage.common` and are re-exported here.
-
-Layout under the prefix (default "xdc:"): conn:<id> JSON, conns and conns:conv:<key> (zsets by
-creation time), tok:<id> (hash kind -> encrypted blob), state:<state> (JSON with a TTL),
-ref:<key> JSON, run:<id> JSON and runs:<connection> (zset by start time, capped), fp:<json
-[connection, entity]> (hash) and fpi:<connection> (set of those keys), sched:<id> (hash) with the
-due, due:od and leases zsets, lock:<name>, doc:<key> (hash value, etag), ctr:<name>.
 """
 
 from __future__ import annotations
@@ -24,249 +23,278 @@ import json
 import logging
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from bot.errors import ConcurrencyError, StoreError
 from bot.storage.base import Connection, ConversationRef, RunRecord, TokenKind, utcnow
 from bot.storage.common import RUNS_KEPT, from_us, to_us
-from bot.storage.redis_base import as_bytes, as_text, glob_escape, guard, ttl_ms, where
+from bot.storage.redis_base import (
+    REDIS_ERRORS,
+    PoolSettings,
+    as_bytes,
+    as_text,
+    glob_escape,
+    make_client,
+    where,
+)
 from bot.storage.redis_coordination import RedisCoordination
+from bot.storage.redis_keys import DEFAULT_DUE_SHARDS
 
 __all__ = ["RUNS_KEPT", "RedisStore", "from_us", "to_us"]
 
 log = logging.getLogger(__name__)
+OPTIMISTIC_ATTEMPTS = 20
 
 
 class RedisStore(RedisCoordination):
     """Every store protocol of `bot.storage.base` on Redis, safe for several processes.
 
     Connections, tokens, OAuth state, conversation references, runs and fingerprints are here; the
-    schedule, locks, documents and counters come from `RedisCoordination`."""
+    schedule, locks, documents, counters and run events come from `RedisCoordination`."""
 
     @classmethod
-    async def open(cls, url: str, prefix: str = "xdc:") -> RedisStore:
-        """Connect and check the server answers. Dropped connections are retried with backoff,
-        so the store survives a server restart or failover."""
-        client = Redis.from_url(
-            url,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 8),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            socket_connect_timeout=5,
-            socket_timeout=10,
-            health_check_interval=15,
-        )
+    async def open(
+        cls,
+        url: str,
+        prefix: str = "xdc:",
+        *,
+        pool: PoolSettings | None = None,
+        shards: int = DEFAULT_DUE_SHARDS,
+    ) -> RedisStore:
+        """Connect and check the server answers. `redis+cluster://host:port` (or `rediss+cluster://`)
+        opens a Redis Cluster client seeded by that node; any other URL a standalone client."""
+        pool = pool or PoolSettings()
+        client = make_client(url, pool)
         try:
             await client.ping()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             await client.aclose()
             raise StoreError(f"cannot reach Redis at {where(url)}: {type(exc).__name__}") from exc
-        log.info("Redis store open at %s (prefix %r)", where(url), prefix)
-        return cls(client, prefix)
+        log.info("Redis store open at %s (prefix %r, pool %d)", where(url), prefix, pool.max_connections)
+        return cls(client, prefix, pool=pool, shards=shards)
 
     # Connections.
     async def create_connection(self, connection: Connection) -> Connection:
         stored = connection.model_copy(update={"version": 1})
-        keys = [self._k("conn", stored.id), self._k("conns"), self._k("conns:conv", stored.conversation_key)]
-        args: list[str | int | bytes] = [stored.model_dump_json(), to_us(stored.created_at), stored.id]
-        if not await self._run("create", keys, args):
+        created = to_us(stored.created_at)
+        # Indexes first (NX: an existing entry keeps its place), so a created connection is always listed.
+        await self._pipeline(
+            [
+                ("zadd", (self.keys.conns(), {stored.id: created}, True)),
+                ("zadd", (self.keys.conv(stored.conversation_key), {stored.id: created}, True)),
+            ]
+        )
+        if not await self._run("create", [self.keys.conn(stored.id)], [stored.model_dump_json()]):
             raise ConcurrencyError(f"connection {connection.id} already exists")
         return stored
 
     async def get_connection(self, connection_id: str) -> Connection | None:
-        with guard():
-            raw = await self._r.get(self._k("conn", connection_id))
+        async with self._io() as r:
+            raw = await r.get(self.keys.conn(connection_id))
         return None if raw is None else Connection.model_validate_json(raw)
 
     async def save_connection(self, connection: Connection) -> Connection:
         stored = connection.model_copy(update={"version": connection.version + 1})
-        keys = [self._k("conn", stored.id), self._k("conns"), self._k("conns:conv", stored.conversation_key)]
-        args: list[str | int | bytes] = [
-            connection.version,
-            stored.model_dump_json(),
-            stored.id,
-            to_us(stored.created_at),
-            self._k("conns:conv"),
-        ]
-        if not await self._run("save", keys, args):
+        created = to_us(stored.created_at)
+        await self._pipeline(
+            [("zadd", (self.keys.conv(stored.conversation_key), {stored.id: created}, True))]
+        )
+        args: list[str | int | bytes] = [connection.version, stored.model_dump_json()]
+        saved = await self._run("save", [self.keys.conn(stored.id)], args)
+        if not saved:
             raise ConcurrencyError(
                 f"connection {connection.id} changed or was deleted since version {connection.version}"
             )
+        previous = as_text(saved[1])
+        if previous != stored.conversation_key:
+            await self._pipeline([("zrem", (self.keys.conv(previous), stored.id))])
         return stored
 
     async def list_connections(self, conversation_key: str | None = None) -> list[Connection]:
-        index = self._k("conns") if conversation_key is None else self._k("conns:conv", conversation_key)
-        with guard():
-            ids = await self._r.zrange(index, 0, -1)
-            raws = await self._r.mget([self._k("conn", as_text(i)) for i in ids]) if ids else []
-        return [Connection.model_validate_json(raw) for raw in raws if raw is not None]
+        index = self.keys.conns() if conversation_key is None else self.keys.conv(conversation_key)
+        async with self._io() as r:
+            ids = [as_text(i) for i in await r.zrange(index, 0, -1)]
+        raws = await self._pipeline([("get", (self.keys.conn(i),)) for i in ids])
+        found = [Connection.model_validate_json(raw) for raw in raws if raw is not None]
+        # An index may name a connection since moved to another conversation (see the module doc).
+        return [c for c in found if conversation_key is None or c.conversation_key == conversation_key]
 
     async def delete_connection(self, connection_id: str) -> None:
         """Delete the connection and everything kept for it (tokens, runs, fingerprints, schedule)."""
-        keys = [
-            self._k("conn", connection_id),
-            self._k("conns"),
-            self._k("tok", connection_id),
-            self._k("runs", connection_id),
-            self._k("fpi", connection_id),
-            self._k("sched", connection_id),
-            self._k("due"),
-            self._k("due:od"),
-            self._k("leases"),
-        ]
-        await self._run("delete", keys, [connection_id, self.prefix])
+        k = self.keys
+        fixed = [k.conn(connection_id), k.tok(connection_id), k.runs(connection_id), k.fpi(connection_id)]
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            entities = await self._entities(connection_id)
+            keys = fixed + [k.fp(connection_id, e) for e in entities]
+            result = await self._run("delete", keys, list(entities))
+            if int(result[0]) == 1:
+                break
+        else:
+            raise StoreError(
+                f"Redis store: fingerprints of {connection_id} kept changing during its deletion"
+            )
+        conversation, run_ids = as_text(result[1]), [as_text(i) for i in result[2]]
+        cleanup: list[tuple[str, tuple[Any, ...]]] = [("zrem", (k.conns(), connection_id))]
+        if conversation:
+            cleanup.append(("zrem", (k.conv(conversation), connection_id)))
+        cleanup += [("delete", (k.run(i),)) for i in run_ids]
+        await self._pipeline(cleanup)
+        await self._drop_schedule(connection_id)
 
     # Tokens.
     async def put_tokens(self, connection_id: str, kind: TokenKind, blob: bytes) -> None:
-        with guard():
-            await self._r.hset(self._k("tok", connection_id), kind.value, bytes(blob))
+        async with self._io() as r:
+            await r.hset(self.keys.tok(connection_id), kind.value, bytes(blob))
 
     async def get_tokens(self, connection_id: str, kind: TokenKind) -> bytes | None:
-        with guard():
-            raw = await self._r.hget(self._k("tok", connection_id), kind.value)
+        async with self._io() as r:
+            raw = await r.hget(self.keys.tok(connection_id), kind.value)
         return None if raw is None else as_bytes(raw)
 
     async def delete_tokens(self, connection_id: str, kind: TokenKind | None = None) -> None:
-        with guard():
+        async with self._io() as r:
             if kind is None:
-                await self._r.delete(self._k("tok", connection_id))
+                await r.delete(self.keys.tok(connection_id))
             else:
-                await self._r.hdel(self._k("tok", connection_id), kind.value)
+                await r.hdel(self.keys.tok(connection_id), kind.value)
 
     async def all_token_blobs(self) -> list[tuple[str, TokenKind, bytes]]:
-        start = self._k("tok")
+        start, end = self.keys.tok_pattern
         found: list[tuple[str, TokenKind, bytes]] = []
-        with guard():
-            async for key in self._r.scan_iter(match=glob_escape(start) + "*", count=500):
-                connection_id = as_text(key)[len(start) :]
-                for kind, blob in (await self._r.hgetall(key)).items():
+        async with self._io() as r:
+            # On a cluster, scan_iter walks every primary.
+            async for raw_key in r.scan_iter(match=glob_escape(start) + "*" + glob_escape(end), count=500):
+                key = as_text(raw_key)
+                connection_id = key[len(start) : -len(end)]
+                for kind, blob in (await r.hgetall(key)).items():
                     found.append((connection_id, TokenKind(as_text(kind)), as_bytes(blob)))
         return sorted(found)
 
     # OAuth state.
     async def put_state(self, state: str, payload: dict[str, Any], ttl_seconds: float) -> None:
-        with guard():
-            await self._r.set(self._k("state", state), json.dumps(payload), px=ttl_ms(ttl_seconds))
+        async with self._io() as r:
+            await r.set(
+                self.keys.plain("state", state), json.dumps(payload), px=max(1, int(ttl_seconds * 1000))
+            )
 
     async def take_state(self, state: str) -> dict[str, Any] | None:
-        with guard():
-            raw = await self._r.getdel(self._k("state", state))
+        async with self._io() as r:
+            raw = await r.getdel(self.keys.plain("state", state))
         return None if raw is None else dict(json.loads(raw))
 
     async def peek_state(self, state: str) -> dict[str, Any] | None:
-        with guard():
-            raw = await self._r.get(self._k("state", state))
+        async with self._io() as r:
+            raw = await r.get(self.keys.plain("state", state))
         return None if raw is None else dict(json.loads(raw))
 
     # Conversation references.
     async def save_reference(self, ref: ConversationRef) -> None:
-        with guard():
-            await self._r.set(self._k("ref", ref.key), ref.model_dump_json())
+        async with self._io() as r:
+            await r.set(self.keys.plain("ref", ref.key), ref.model_dump_json())
 
     async def get_reference(self, key: str) -> ConversationRef | None:
-        with guard():
-            raw = await self._r.get(self._k("ref", key))
+        async with self._io() as r:
+            raw = await r.get(self.keys.plain("ref", key))
         return None if raw is None else ConversationRef.model_validate_json(raw)
 
     async def mark_removed(self, key: str) -> None:
-        name = self._k("ref", key)
-
-        async def apply(pipe: Pipeline) -> None:
-            raw = await pipe.get(name)
+        name = self.keys.plain("ref", key)
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            async with self._io() as r:
+                raw = await r.get(name)
             if raw is None:
                 return
             ref = ConversationRef.model_validate_json(raw).model_copy(
                 update={"removed": True, "updated_at": utcnow()}
             )
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(name, ref.model_dump_json())
+            if await self._run("swap", [name], [as_bytes(raw), ref.model_dump_json()]):
+                return
+        raise ConcurrencyError(f"conversation reference {key!r} kept changing")
 
-        with guard():
-            await self._r.transaction(apply, name)
-
-    # Runs.
+    # Runs: the record under its own key (get_run knows only its id), the index in the connection's slot.
     async def save_run(self, run: RunRecord) -> None:
-        keys = [self._k("run", run.id), self._k("runs", run.connection_id)]
-        await self._run(
-            "run", keys, [run.model_dump_json(), to_us(run.started_at), run.id, RUNS_KEPT, self._k("run")]
-        )
+        async with self._io() as r:
+            await r.set(self.keys.run(run.id), run.model_dump_json())
+        args: list[str | int | bytes] = [to_us(run.started_at), run.id, RUNS_KEPT]
+        dropped = await self._run("run", [self.keys.runs(run.connection_id)], args)
+        await self._pipeline([("delete", (self.keys.run(as_text(i)),)) for i in dropped])
 
     async def list_runs(self, connection_id: str, limit: int = 10) -> list[RunRecord]:
         if limit <= 0:
             return []
-        with guard():
-            ids = await self._r.zrevrange(self._k("runs", connection_id), 0, limit - 1)
-            raws = await self._r.mget([self._k("run", as_text(i)) for i in ids]) if ids else []
+        async with self._io() as r:
+            ids = await r.zrevrange(self.keys.runs(connection_id), 0, limit - 1)
+        raws = await self._pipeline([("get", (self.keys.run(as_text(i)),)) for i in ids])
         return [RunRecord.model_validate_json(raw) for raw in raws if raw is not None]
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        with guard():
-            raw = await self._r.get(self._k("run", run_id))
+        async with self._io() as r:
+            raw = await r.get(self.keys.run(run_id))
         return None if raw is None else RunRecord.model_validate_json(raw)
 
-    # Fingerprints.
-    def _fp(self, connection_id: str, entity: str) -> str:
-        # JSON keeps (connection, entity) unambiguous whatever characters the two contain.
-        return self._k("fp", json.dumps([connection_id, entity]))
+    # Fingerprints: one hash per entity, and the set of entities that have one.
+    async def _entities(self, connection_id: str) -> list[str]:
+        async with self._io() as r:
+            return sorted(as_text(e) for e in await r.smembers(self.keys.fpi(connection_id)))
 
     async def get_fingerprints(self, connection_id: str, entity: str) -> dict[str, str]:
-        with guard():
-            raw = await self._r.hgetall(self._fp(connection_id, entity))
+        async with self._io() as r:
+            raw = await r.hgetall(self.keys.fp(connection_id, entity))
         return {as_text(k): as_text(v) for k, v in raw.items()}
 
     async def put_fingerprints(self, connection_id: str, entity: str, fingerprints: dict[str, str]) -> None:
-        key, index = self._fp(connection_id, entity), self._k("fpi", connection_id)
-        with guard():
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                if fingerprints:
-                    mapping: dict[Any, Any] = dict(fingerprints)
-                    pipe.hset(key, mapping=mapping)
-                    pipe.sadd(index, key)
-                else:
-                    pipe.srem(index, key)
-                await pipe.execute()
+        keys = [self.keys.fp(connection_id, entity), self.keys.fpi(connection_id)]
+        args: list[str | int | bytes] = [entity]
+        for field, value in fingerprints.items():
+            args += [field, value]
+        await self._run("fp_put", keys, args)
 
     async def delete_fingerprints(self, connection_id: str) -> None:
-        await self._run("fp_delete", [self._k("fpi", connection_id)], [])
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            entities = await self._entities(connection_id)
+            keys = [self.keys.fpi(connection_id)] + [self.keys.fp(connection_id, e) for e in entities]
+            if await self._run("fp_delete", keys, list(entities)):
+                return
+        raise StoreError(f"Redis store: fingerprints of {connection_id} kept changing")
 
     # The store itself.
     async def ping(self) -> bool:
         try:
-            return bool(await self._r.ping())
-        except RedisError:
+            async with self._io() as r:
+                return bool(await r.ping())
+        except StoreError:
             return False
 
     async def close(self) -> None:
         await self._r.aclose()
 
     async def dump_all(self) -> list[tuple[str, bytes]]:
-        """Strings as stored; hashes, sets and sorted sets as JSON (token hashes: one blob per kind)."""
+        """Strings as stored; hashes, sets, sorted sets and streams as JSON (token hashes: one blob per kind)."""
+        start, end = self.keys.tok_pattern
         dumped: list[tuple[str, bytes]] = []
-        with guard():
-            async for raw_key in self._r.scan_iter(match=glob_escape(self.prefix) + "*", count=500):
+        async with self._io() as r:
+            async for raw_key in r.scan_iter(match=glob_escape(self.prefix) + "*", count=500):
                 key = as_text(raw_key)
-                kind = as_text(await self._r.type(key))
+                kind = as_text(await r.type(key))
                 if kind == "string":
-                    value = await self._r.get(key)
+                    value = await r.get(key)
                     if value is not None:
                         dumped.append((key, as_bytes(value)))
-                elif kind == "hash" and key.startswith(self._k("tok")):
-                    for field, blob in (await self._r.hgetall(key)).items():
+                elif kind == "hash" and key.startswith(start) and key.endswith(end):
+                    for field, blob in (await r.hgetall(key)).items():
                         dumped.append((f"{key}/{as_text(field)}", as_bytes(blob)))
                 elif kind == "hash":
-                    fields = {as_text(f): as_text(v) for f, v in (await self._r.hgetall(key)).items()}
+                    fields = {as_text(f): as_text(v) for f, v in (await r.hgetall(key)).items()}
                     dumped.append((key, json.dumps(fields).encode()))
                 elif kind == "zset":
-                    members: list[Any] = list(await self._r.zrange(key, 0, -1, withscores=True))
+                    members: list[Any] = list(await r.zrange(key, 0, -1, withscores=True))
                     dumped.append((key, json.dumps([[as_text(m), s] for m, s in members]).encode()))
                 elif kind == "set":
                     dumped.append(
-                        (key, json.dumps(sorted(as_text(m) for m in await self._r.smembers(key))).encode())
+                        (key, json.dumps(sorted(as_text(m) for m in await r.smembers(key))).encode())
                     )
+                elif kind == "stream":
+                    entries = await r.xrange(key)
+                    rows = [
+                        [as_text(i), {as_text(f): as_text(v) for f, v in fs.items()}] for i, fs in entries
+                    ]
+                    dumped.append((key, json.dumps(rows).encode()))
         return sorted(dumped)

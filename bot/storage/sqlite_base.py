@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, ex
 CREATE TABLE IF NOT EXISTS documents (key TEXT PRIMARY KEY, data TEXT NOT NULL, etag TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, expires_us INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS counters_by_expiry ON counters (expires_us);
+-- The run-event feed: AUTOINCREMENT so a sequence number (the cursor) is never reused after trimming.
+CREATE TABLE IF NOT EXISTS run_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    kind TEXT NOT NULL, at_us INTEGER NOT NULL);
 """
 # Every table and how dump_all names its rows.
 TABLES = {
@@ -58,6 +62,7 @@ TABLES = {
     "locks": "name",
     "documents": "key",
     "counters": "name",
+    "run_events": "seq",
 }
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import ConcurrencyError
-from bot.storage.base import Claim, Document
-from bot.storage.common import ScheduleEntry, earliest_due, from_us, merge_due, to_us
+from bot.storage.base import Claim, Document, RunEvent, RunEventKind
+from bot.storage.common import RUN_EVENTS_KEPT, ScheduleEntry, earliest_due, from_us, merge_due, to_us
 from bot.storage.sqlite_base import SqliteBase, clock_us, ttl_us
 
 
@@ -32,7 +32,9 @@ def _entry(row: sqlite3.Row | None) -> ScheduleEntry | None:
 
 
 class SqliteCoordination(SqliteBase):
-    """Schedule, locks, documents and counters of `SqliteStore`."""
+    """Schedule, locks, documents, counters and run events of `SqliteStore`."""
+
+    run_events_kept = RUN_EVENTS_KEPT
 
     # Schedule.
     @staticmethod
@@ -226,3 +228,39 @@ class SqliteCoordination(SqliteBase):
                 (name, now + ttl_us(ttl_seconds)),
             )
             return 1
+
+    # The run-event feed: cursors are the rows' sequence numbers, as text.
+    async def append_run_event(self, connection_id: str, run_id: str, kind: RunEventKind) -> str:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "INSERT INTO run_events (connection_id, run_id, kind, at_us) VALUES (?,?,?,?) RETURNING seq",
+                (connection_id, run_id, RunEventKind(kind).value, clock_us()),
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            seq = int(row["seq"])
+            # Capped like the Redis stream: by primary key, so the trim is a short range delete.
+            await db.execute("DELETE FROM run_events WHERE seq <= ?", (seq - self.run_events_kept,))
+        return str(seq)
+
+    async def read_run_events(self, after: str = "", limit: int = 100) -> tuple[list[RunEvent], str]:
+        if limit <= 0:
+            return [], after
+        rows = await self._all(
+            "SELECT * FROM run_events WHERE seq > ? ORDER BY seq LIMIT ?", (int(after or 0), limit)
+        )
+        events = [
+            RunEvent(
+                str(row["seq"]),
+                row["connection_id"],
+                row["run_id"],
+                RunEventKind(row["kind"]),
+                from_us(row["at_us"]),
+            )
+            for row in rows
+        ]
+        return events, events[-1].cursor if events else after
+
+    async def run_events_tail(self) -> str:
+        row = await self._one("SELECT MAX(seq) AS seq FROM run_events")
+        return "" if row is None or row["seq"] is None else str(row["seq"])

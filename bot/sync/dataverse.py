@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,7 +24,6 @@ import httpx
 from bot.errors import AuthError, ProviderError
 from bot.sync.dataverse_batch import (
     BatchRequest,
-    BatchResponse,
     decode_batch,
     encode_batch,
     entity_id,
@@ -39,17 +37,26 @@ from bot.sync.dataverse_errors import (
     PreconditionFailed,
     bulk_unsupported,
     classify,
-    error_message,
     worth_a_batch,
 )
 from bot.sync.dataverse_privileges import DEPTH_WORDS, MissingPrivilege, depth_of
+from bot.sync.dataverse_results import UpsertResult, WhoAmI, batch_result
 from bot.sync.http import RetryPolicy, send_with_retry
 from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES, SOLUTION_UNIQUE_NAME, Depth, Table
 from bot.sync.timezones import windows_to_iana
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEPTH_WORDS", "PROVIDER", "DataverseClient", "MissingPrivilege", "PreconditionFailed", "classify"]
+__all__ = [
+    "DEPTH_WORDS",
+    "PROVIDER",
+    "DataverseClient",
+    "MissingPrivilege",
+    "PreconditionFailed",
+    "UpsertResult",
+    "WhoAmI",
+    "classify",
+]
 
 API_PATH = "/api/data/v9.2"
 # Sent on every call (DP:webapi/compose-http-requests-handle-errors); `If-None-Match: null` keeps
@@ -62,23 +69,6 @@ ODATA_HEADERS: dict[str, str] = {
 }
 UPSERT_MULTIPLE_MAX = 1000  # the documented starting point per call, and $batch's hard limit
 MAX_PAGE_SIZE = 5000
-
-
-@dataclass(frozen=True)
-class WhoAmI:
-    user_id: str
-    business_unit_id: str
-    organization_id: str
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    key: dict[str, str]
-    ok: bool
-    row_id: str | None = None  # only when the service named the row by its GUID (never for key-form upserts)
-    error: str = ""
-    status: int | None = None
-    code: str = ""
 
 
 def _takes_force_refresh(token: Callable[..., Awaitable[str]]) -> bool:
@@ -398,18 +388,5 @@ class DataverseClient:
         except ValueError as exc:
             raise ProviderError("Dataverse answered a $batch unreadably", provider=PROVIDER) from exc
         return [
-            _batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)
+            batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)
         ]
-
-
-def _batch_result(key: dict[str, str], answer: BatchResponse | None) -> UpsertResult:
-    if answer is None:
-        return UpsertResult(key=key, ok=False, error="Dataverse did not run this operation")
-    if answer.ok:
-        return UpsertResult(key=key, ok=True, row_id=entity_id(answer.headers), status=answer.status)
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    message, code = error_message(body, answer.body)
-    return UpsertResult(key=key, ok=False, error=message, status=answer.status, code=code)

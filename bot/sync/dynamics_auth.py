@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +27,7 @@ from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.errors import AuthError, OAuthFlowError, TransientProviderError
 from bot.storage.base import Store, TokenKind
+from bot.sync.locks import DYNAMICS_TOKENS_LOCK, ConnectionLock
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +112,14 @@ class DynamicsAuth:
         self._session = _Session(http_timeout, str(settings.ca_bundle) if settings.ca_bundle else None)
         # MSAL caches its metadata requests (OpenID configuration) here, across the per-call apps.
         self._http_cache: dict[str, Any] = {}
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._lock_ttl = lock_ttl
-        self._lock_wait = lock_wait
+        self._lock = ConnectionLock(
+            store,
+            DYNAMICS_TOKENS_LOCK,
+            provider=PROVIDER,
+            busy="another process is still refreshing this connection's Dynamics sign-in",
+            ttl=lock_ttl,
+            wait=lock_wait,
+        )
 
     def discovery_scope(self) -> str:
         return f"{self._settings.dataverse_discovery_url}{SCOPE_SUFFIX}"
@@ -138,30 +141,9 @@ class DynamicsAuth:
             instance_discovery=self._instance_discovery,
         )
 
-    @asynccontextmanager
-    async def _serialised(self, connection_id: str) -> AsyncIterator[None]:
-        lock = self._locks.get(connection_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[connection_id] = lock
-        async with lock:
-            name = f"dynamics-token:{connection_id}"
-            owner = uuid.uuid4().hex
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._lock_wait
-            delay = 0.02
-            while not await self._store.acquire_lock(name, owner, self._lock_ttl):
-                if loop.time() >= deadline:
-                    raise TransientProviderError(
-                        "another process is still refreshing this connection's Dynamics sign-in",
-                        provider=PROVIDER,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)
-            try:
-                yield
-            finally:
-                await self._store.release_lock(name, owner)
+    def _serialised(self, connection_id: str) -> AbstractAsyncContextManager[None]:
+        """The connection's sign-in, one MSAL call at a time here and across processes (bot.sync.locks)."""
+        return self._lock.hold(connection_id)
 
     async def _load(self, connection_id: str) -> msal.SerializableTokenCache | None:
         blob = await self._store.get_tokens(connection_id, TokenKind.DYNAMICS)

@@ -22,24 +22,21 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Protocol
+from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.errors import ConcurrencyError
 from bot.storage.base import (
     Connection,
     ConnectionStatus,
-    EntityCounts,
     RecordFailure,
     RunOutcome,
     RunRecord,
+    RunStage,
+    RunTrigger,
     Store,
     TokenKind,
 )
-from bot.sync.dataverse import DataverseClient
+from bot.storage.helpers import update_connection
 from bot.sync.failures import (
     RunFailure,
     attention_after_run,
@@ -60,40 +57,14 @@ from bot.sync.mapping import (
     row_key,
     row_values,
 )
-from bot.sync.ports import AttentionReason, Notifier
+from bot.sync.ports import AttentionReason, Clock, DataverseFactory, Notifier, SystemClock
 from bot.sync.pull import SYNC_ORDER, high_water, read_xero, skipped_entities
 from bot.sync.records import update_connector_run, upsert_connector_record
+from bot.sync.run_work import INTERRUPTED, MAX_FAILURES_KEPT, RunWork, provider_of
 from bot.sync.tables import Table
 from bot.sync.xero import XeroClient
-from bot.sync.xero_models import Organisation
 
 log = logging.getLogger(__name__)
-
-MAX_FAILURES_KEPT = 50
-FAILURES_SHOWN = 10  # what a card lists; the rest are counted
-INTERRUPTED = "The run was interrupted before it finished (its worker stopped); the next run picks it up."
-
-DataverseFactory = Callable[[Connection], DataverseClient]
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class RunStage(StrEnum):
-    """Progress reported to the notifier, in this order."""
-
-    READ_XERO = "read_xero"
-    WROTE_ACCOUNTS = "wrote_accounts"
-    WROTE_TAX_RATES = "wrote_tax_rates"
-    WROTE_BRANDING_THEMES = "wrote_branding_themes"
-    WROTE_TRACKING = "wrote_tracking"  # categories and their options
-
 
 # A stage after each entity written (categories and options make one stage).
 _WROTE = {
@@ -102,59 +73,6 @@ _WROTE = {
     Entity.BRANDING_THEMES: RunStage.WROTE_BRANDING_THEMES,
     Entity.TRACKING_OPTIONS: RunStage.WROTE_TRACKING,
 }
-
-
-async def update_connection(
-    store: Store, connection_id: str, apply: Callable[[Connection], Connection], attempts: int = 5
-) -> Connection | None:
-    """Load, apply, save; on a lost optimistic write, load again and re-apply. None if it is gone.
-    `apply` returning the connection unchanged writes nothing."""
-    for _ in range(attempts):
-        current = await store.get_connection(connection_id)
-        if current is None:
-            return None
-        updated = apply(current)
-        if updated == current:
-            return current  # nothing to write
-        try:
-            return await store.save_connection(updated)
-        except ConcurrencyError:
-            continue
-    raise ConcurrencyError(f"connection {connection_id} kept changing; gave up after {attempts} tries")
-
-
-@dataclass
-class _Work:
-    """A run's working state (never stored as is)."""
-
-    connection: Connection
-    record: RunRecord
-    xero: XeroClient
-    dv: DataverseClient | None = None
-    organisation: Organisation | None = None
-    connector_row_id: str = ""
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures: list[RecordFailure] = field(default_factory=list)
-    failure: RunFailure | None = None
-    interrupted: bool = False
-    modified_since: datetime | None = None
-    # The stored Xero token blob when the run began (encrypted; every save makes a new one). If another
-    # is stored when Xero's refusal is recorded, the refusal may concern a grant a reconnect replaced.
-    xero_tokens_at_start: bytes | None = None
-
-    def tally(self, entity: Entity, what: str, n: int = 1) -> None:
-        counts = self.counts.setdefault(entity.value, {})
-        counts[what] = counts.get(what, 0) + n
-
-    def snapshot(self) -> RunRecord:
-        return self.record.model_copy(
-            update={
-                "counts": {k: EntityCounts(**v) for k, v in self.counts.items()},
-                "failures": self.failures[:MAX_FAILURES_KEPT],
-                "xero_calls": self.xero.calls,
-                "dataverse_calls": self.dv.calls if self.dv else 0,
-            }
-        )
 
 
 class SyncEngine:
@@ -187,7 +105,7 @@ class SyncEngine:
     async def run(
         self,
         connection_id: str,
-        trigger: str,
+        trigger: RunTrigger,
         *,
         run_id: str | None = None,
         next_run_at: datetime | None = None,
@@ -215,7 +133,7 @@ class SyncEngine:
         await self._store.save_run(record)
         await self._tell("run_started", lambda: self._notifier.run_started(connection, record))
         record = record.model_copy(update={"skipped": skipped_entities(connection)})
-        work = _Work(connection=connection, record=record, xero=self._xero.for_run())
+        work = RunWork(connection=connection, record=record, xero=self._xero.for_run())
         try:
             await self._sync(work, full)
         except asyncio.CancelledError:
@@ -233,7 +151,7 @@ class SyncEngine:
 
     # ---- the sync itself -------------------------------------------------------------------------
 
-    async def _sync(self, work: _Work, full: bool) -> None:
+    async def _sync(self, work: RunWork, full: bool) -> None:
         connection = work.connection
         work.xero_tokens_at_start = await self._store.get_tokens(connection.id, TokenKind.XERO)
         since = None if full else connection.accounts_modified_since
@@ -258,7 +176,7 @@ class SyncEngine:
                 await self._progress(work, _WROTE[entity])
 
     async def _write(
-        self, work: _Work, entity: Entity, rows: dict[str, Row], *, complete: bool, verify: bool
+        self, work: RunWork, entity: Entity, rows: dict[str, Row], *, complete: bool, verify: bool
     ) -> set[str]:
         """Upsert what changed for one entity; returns the Xero keys that failed. `complete`: `rows` is
         all Xero has (missing keys are deactivated); `verify`: check first which rows Dynamics still has."""
@@ -306,7 +224,9 @@ class SyncEngine:
         )
         return set(failed)
 
-    async def _still_in_dynamics(self, work: _Work, table: Table, previous: dict[str, str]) -> dict[str, str]:
+    async def _still_in_dynamics(
+        self, work: RunWork, table: Table, previous: dict[str, str]
+    ) -> dict[str, str]:
         """The fingerprints of rows that are still in Dynamics. A row someone deleted there is written
         again by this complete pass instead of being skipped forever as "unchanged"."""
         assert work.dv is not None
@@ -322,7 +242,7 @@ class SyncEngine:
 
     # ---- the end of a run ------------------------------------------------------------------------
 
-    async def _finish(self, work: _Work, full: bool, next_run_at: datetime | None) -> RunRecord:
+    async def _finish(self, work: RunWork, full: bool, next_run_at: datetime | None) -> RunRecord:
         now = self.clock.now()
         failure = work.failure
         failed_records = sum(c.get("failed", 0) for c in work.counts.values())
@@ -337,6 +257,8 @@ class SyncEngine:
                 "outcome": outcome,
                 "error": failure.error if failure else "",
                 "xero_day_remaining": day_remaining,
+                "failed_provider": provider_of(failure.provider) if failure else None,
+                "attention": failure.attention if failure else None,
             }
         )
         new_status = failure.status if failure else None
@@ -380,7 +302,7 @@ class SyncEngine:
             # our write sees a reconnect that reactivated before it, and a later one undoes our mark itself.
             reason, failure = failure.error, sign_in_replaced(failure)
             work.failure = failure
-            record = record.model_copy(update={"error": failure.error})
+            record = record.model_copy(update={"error": failure.error, "attention": failure.attention})
             after = await update_connection(self._store, before.id, unmark(reason, next_run_at, now)) or after
         # The Connector row shows the connection as it is now (status, next run) and this run.
         await self._write_connector_run(work, after, record, after.next_run_at)
@@ -392,7 +314,7 @@ class SyncEngine:
         return record
 
     async def _write_connector_run(
-        self, work: _Work, connection: Connection, record: RunRecord, next_run: datetime | None
+        self, work: RunWork, connection: Connection, record: RunRecord, next_run: datetime | None
     ) -> None:
         """The Connector row shows the last run in Dynamics; best effort (the run is over either way)."""
         failure = work.failure
@@ -412,7 +334,7 @@ class SyncEngine:
         except Exception as exc:
             log.warning("could not write the run to the Connector row: %s", type(exc).__name__)
 
-    async def _xero_tokens_replaced(self, work: _Work) -> bool:
+    async def _xero_tokens_replaced(self, work: RunWork) -> bool:
         return await self._store.get_tokens(work.connection.id, TokenKind.XERO) != work.xero_tokens_at_start
 
     async def _attention(
@@ -433,7 +355,7 @@ class SyncEngine:
 
     # ---- telling people --------------------------------------------------------------------------
 
-    async def _progress(self, work: _Work, stage: RunStage) -> None:
+    async def _progress(self, work: RunWork, stage: RunStage) -> None:
         snapshot = work.snapshot()
         await self._tell(
             "run_progress", lambda: self._notifier.run_progress(work.connection, snapshot, stage)

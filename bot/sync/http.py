@@ -3,7 +3,8 @@
 One attempt is whatever the caller's `send()` does (acquire a rate-limit slot, send, read headers);
 this module decides what is worth another attempt and how long to wait:
 
-- dropped connections and timeouts (`httpx.TransportError`) and 5xx: exponential backoff with jitter;
+- dropped connections and timeouts (`httpx.TransportError`) and 5xx: tenacity's exponential backoff
+  with jitter (`RetryPolicy.backoff`);
 - 429: exactly `Retry-After` seconds when it is within the caller's cap, else `RateLimited` at once
   (Xero's daily limit answers with a Retry-After of hours: no run should sleep through that);
 - anything else the classifier maps to a typed error from `bot.errors` is raised as is.
@@ -15,16 +16,22 @@ Sleeping is injectable so tests can record the waits instead of spending them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.wait import wait_base
 
 from bot import metrics
 from bot.errors import (
@@ -35,18 +42,14 @@ from bot.errors import (
     RateLimited,
     TransientProviderError,
 )
+from bot.sync.clock import Sleep, asyncio_sleep
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 Classifier = Callable[[httpx.Response], ProviderError | None]
 
 # Failures where the request never left this process: safe to retry even when not idempotent.
 _NOT_SENT: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,14 @@ class RetryPolicy:
     backoff_max: float = 8.0
     jitter: float = 0.5
     max_retry_after: float = 60.0
-    sleep: Sleep = field(default=_asyncio_sleep, compare=False)
+    sleep: Sleep = field(default=asyncio_sleep, compare=False)
 
-    def backoff(self, retry_number: int) -> float:
-        """Seconds before retry `retry_number` (1-based) after a transient failure."""
-        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
-        return float(base + random.uniform(0, self.jitter))
+    def backoff(self) -> wait_base:
+        """tenacity's wait before retry n (1-based) after a transient failure: `backoff_initial * 2**(n-1)`,
+        at most `backoff_max`, plus up to `jitter` seconds at random."""
+        return wait_exponential(multiplier=self.backoff_initial, max=self.backoff_max) + wait_random(
+            0, self.jitter
+        )
 
 
 class _NotRetryable(TransientProviderError):
@@ -164,11 +169,13 @@ async def send_with_retry(
             return exc.retry_after <= pol.max_retry_after
         return isinstance(exc, TransientProviderError) and not isinstance(exc, _NotRetryable)
 
+    backoff = pol.backoff()
+
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after > 0:
             return exc.retry_after
-        return pol.backoff(state.attempt_number)
+        return float(backoff(state))
 
     def log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

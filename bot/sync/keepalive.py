@@ -40,9 +40,8 @@ from pydantic import BaseModel, ValidationError
 
 from bot.config import Settings
 from bot.errors import AuthError, ConcurrencyError, ConnectorError, ProviderError
-from bot.storage.base import Connection, ConnectionStatus, Store
-from bot.sync.engine import Clock, SystemClock
-from bot.sync.ports import AttentionReason, Notifier
+from bot.storage.base import Connection, ConnectionStatus, Provider, Store
+from bot.sync.ports import AttentionReason, Clock, Notifier, SystemClock
 from bot.sync.xero_auth import XeroTokenSet
 
 log = logging.getLogger(__name__)
@@ -52,11 +51,6 @@ XERO_REFRESH_LIFETIME = timedelta(days=60)
 ENTRA_REFRESH_INACTIVITY = timedelta(days=90)
 RECORD_PREFIX = "signin-keeper:"
 TICK_LOCK = "signin-keeper:tick"
-
-
-class Provider(StrEnum):
-    XERO = "xero"
-    DYNAMICS = "dynamics"
 
 
 class Lapse(StrEnum):

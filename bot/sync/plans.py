@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.storage.base import Connection
+
+DEFAULT_PLAN = "trial"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -33,3 +37,8 @@ PLANS_BY_ID = {p.id: p for p in PLANS}
 def get_plan(plan_id: str) -> Plan:
     """The plan with that id; unknown ids raise KeyError (validate user input before)."""
     return PLANS_BY_ID[plan_id]
+
+
+def plan_of(connection: Connection) -> Plan:
+    """The connection's plan; an id no longer offered falls back to the default plan."""
+    return PLANS_BY_ID.get(connection.plan) or PLANS_BY_ID[DEFAULT_PLAN]

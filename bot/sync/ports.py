@@ -1,18 +1,17 @@
 """The sync core's ports: what it needs from the outside, as protocols and the types that cross them.
 
 The Teams side implements `Notifier` (bot.teams.notifier); tests implement it with a recorder. Every
-time the core reads comes from one `Clock` (wall time, `SystemClock` in production) and every wait goes
-through a `Sleep`, so tests pass their own. The core imports nothing from botbuilder.
+time the core reads comes from one `Clock` and every wait goes through a `Sleep` (both from
+`bot.sync.clock`), so tests pass their own. The core imports nothing from botbuilder.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bot.storage.base import AttentionReason, Connection, RunRecord, utcnow
+from bot.storage.base import AttentionReason, Connection, RunRecord, RunStage
+from bot.sync.clock import Clock, Sleep, SystemClock, asyncio_sleep
 
 if TYPE_CHECKING:
     from bot.sync.dataverse import DataverseClient
@@ -30,28 +29,13 @@ __all__ = [
 
 # Builds the Dataverse client of one connection (its environment, its sign-in).
 DataverseFactory = Callable[[Connection], "DataverseClient"]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return utcnow()
-
-
-async def asyncio_sleep(seconds: float) -> None:
-    """`asyncio.sleep`, looked up at call time (a default argument bound to it would not be)."""
-    await asyncio.sleep(seconds)
 
 
 @runtime_checkable
 class Notifier(Protocol):
     async def run_started(self, connection: Connection, run: RunRecord) -> None: ...
 
-    async def run_progress(self, connection: Connection, run: RunRecord, stage: str) -> None: ...
+    async def run_progress(self, connection: Connection, run: RunRecord, stage: RunStage) -> None: ...
 
     async def run_finished(self, connection: Connection, run: RunRecord) -> None: ...
 
@@ -64,7 +48,7 @@ class NullNotifier:
     async def run_started(self, connection: Connection, run: RunRecord) -> None:
         return None
 
-    async def run_progress(self, connection: Connection, run: RunRecord, stage: str) -> None:
+    async def run_progress(self, connection: Connection, run: RunRecord, stage: RunStage) -> None:
         return None
 
     async def run_finished(self, connection: Connection, run: RunRecord) -> None:

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 from bot.errors import ConnectorError
 from bot.storage.base import Connection, Store
-from bot.sync.engine import Clock, DataverseFactory, SystemClock
 from bot.sync.fingerprint import ChangeKind, plan_changes
 from bot.sync.mapping import TABLE_OF, Entity, Row, inactive_row, key_column
+from bot.sync.ports import Clock, DataverseFactory, SystemClock
 from bot.sync.pull import SYNC_ORDER, read_xero, skipped_entities
 from bot.sync.xero import XeroClient
 

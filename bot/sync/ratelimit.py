@@ -14,7 +14,8 @@ Starter tier). `TenantLimiter` keeps, per tenant:
 
 Why not aiolimiter: its leaky bucket of capacity C draining C per minute admits up to 2C calls in a
 60 s window, which is not Xero's rule; a timestamp log is exact, is a few lines, and takes an
-injectable clock, so the tests run in virtual time.
+injectable clock, so the tests run in virtual time. That log, `SlidingWindows`, is the one limiter of
+the product: the proactive sender (bot.teams.proactive) keeps Teams' per-conversation windows with it.
 
 The limiter is per process. Two processes serving one tenant at once is rare (the scheduler leases a
 connection to one process); when it happens, Xero's 429 + Retry-After is the backstop.
@@ -25,25 +26,63 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.errors import RateLimited
+from bot.sync.clock import Sleep, asyncio_sleep
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+MonotonicClock = Callable[[], float]  # seconds on a clock that never goes back (time.monotonic)
 
 
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
+@dataclass(frozen=True)
+class RateWindow:
+    """At most `requests` starts in any `seconds`-long interval."""
+
+    requests: int
+    seconds: float
+
+
+class SlidingWindows:
+    """A log of start times that keeps every window at once (exact, where a leaky bucket lets almost
+    twice a window's allowance through at the start). Not a lock: callers serialise `delay`/`record`."""
+
+    def __init__(self, windows: Sequence[RateWindow], clock: MonotonicClock) -> None:
+        self._windows = tuple(windows)
+        self._clock = clock
+        self._sent: deque[float] = deque(maxlen=max((w.requests for w in windows), default=1))
+
+    def delay(self) -> float:
+        """How long to wait before the next start is allowed (0 or less: now)."""
+        now = self._clock()
+        wait = 0.0
+        sent = self._sent
+        for window in self._windows:
+            if len(sent) >= window.requests:
+                # The start that would fall out of this window must be older than `seconds`.
+                oldest = sent[len(sent) - window.requests]
+                wait = max(wait, oldest + window.seconds - now)
+        return wait
+
+    def record(self) -> None:
+        self._sent.append(self._clock())
+
+    @property
+    def last(self) -> float | None:
+        return self._sent[-1] if self._sent else None
+
+    def started_within(self, seconds: float) -> int:
+        """Starts in the last `seconds` (as far back as the log goes)."""
+        since = self._clock() - seconds
+        return sum(1 for moment in self._sent if moment > since)
 
 
 @dataclass
 class _TenantState:
     semaphore: asyncio.Semaphore
+    starts: SlidingWindows
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
-    starts: deque[float] = field(default_factory=deque)
     paused_until: float = 0.0
     pause_problem: str = ""
     day_remaining: int | None = None
@@ -61,8 +100,8 @@ class TenantLimiter:
         day_reserve: int = 100,
         day_stale_after: float = 3600.0,
         max_wait: float = 60.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = _asyncio_sleep,
+        clock: MonotonicClock = time.monotonic,
+        sleep: Sleep = asyncio_sleep,
     ) -> None:
         if per_minute < 1 or concurrency < 1 or window <= 0:
             raise ValueError("per_minute and concurrency must be >= 1, window > 0")
@@ -79,7 +118,10 @@ class TenantLimiter:
     def _state(self, tenant_id: str) -> _TenantState:
         state = self._tenants.get(tenant_id)
         if state is None:
-            state = _TenantState(semaphore=asyncio.Semaphore(self.concurrency))
+            state = _TenantState(
+                semaphore=asyncio.Semaphore(self.concurrency),
+                starts=SlidingWindows((RateWindow(self.per_minute, self.window),), self._clock),
+            )
             self._tenants[tenant_id] = state
         return state
 
@@ -97,7 +139,7 @@ class TenantLimiter:
             async with state.gate:
                 await self._wait_turn(state)
                 self._check_day(state)
-                state.starts.append(self._clock())
+                state.starts.record()
                 if state.day_remaining is not None:
                     state.day_remaining -= 1
             yield
@@ -140,8 +182,7 @@ class TenantLimiter:
         state = self._tenants.get(tenant_id)
         if state is None:
             return 0
-        self._expire(state, self._clock())
-        return len(state.starts)
+        return state.starts.started_within(self.window)
 
     def _check_day(self, state: _TenantState) -> None:
         if state.day_remaining is None:
@@ -171,17 +212,9 @@ class TenantLimiter:
                 code="paused",
             )
 
-    def _expire(self, state: _TenantState, now: float) -> None:
-        while state.starts and state.starts[0] <= now - self.window:
-            state.starts.popleft()
-
     async def _wait_turn(self, state: _TenantState) -> None:
         while True:
-            now = self._clock()
-            self._expire(state, now)
-            wait = state.paused_until - now
-            if len(state.starts) >= self.per_minute:
-                wait = max(wait, state.starts[0] + self.window - now)
+            wait = max(state.paused_until - self._clock(), state.starts.delay())
             if wait <= 0:
                 return
             await self._sleep(wait)

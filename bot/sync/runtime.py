@@ -22,8 +22,8 @@ from bot.errors import ProviderError
 from bot.storage.base import Connection, Store
 from bot.sync.dataverse import DataverseClient
 from bot.sync.dynamics_auth import DynamicsAuth
-from bot.sync.engine import Clock, DataverseFactory, SyncEngine
-from bot.sync.ports import Notifier
+from bot.sync.engine import SyncEngine
+from bot.sync.ports import Clock, DataverseFactory, Notifier
 from bot.sync.ratelimit import TenantLimiter
 from bot.sync.xero import XeroClient
 from bot.sync.xero_auth import XeroOAuth

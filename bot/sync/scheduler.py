@@ -9,7 +9,7 @@ process never starts a connection it is still running (the store hands an expire
 same owner name).
 
 On-demand runs (`request_run`) jump the queue and join a run already under way instead of starting a
-second one; they are limited per day by the plan (a counter in the store, shared by every process).
+second one: that part is `bot.sync.on_demand.OnDemandRuns`, mixed in here.
 """
 
 from __future__ import annotations
@@ -19,21 +19,19 @@ import contextlib
 import logging
 import random
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
 from bot.errors import ConnectorError
-from bot.storage.base import Claim, Connection, ConnectionStatus, RunOutcome, RunRecord, Store
-from bot.sync.engine import Clock, SystemClock, update_connection
-from bot.sync.plans import PLANS_BY_ID, Plan
+from bot.storage.base import Claim, Connection, ConnectionStatus, RunRecord, RunTrigger, Store
+from bot.sync.on_demand import InFlight, OnDemandRuns, Refusal, RunRequest
+from bot.sync.plans import plan_of
+from bot.sync.ports import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PLAN = "trial"
+__all__ = ["Refusal", "RunRequest", "Runner", "Scheduler"]
 
 
 class Runner(Protocol):
@@ -42,61 +40,14 @@ class Runner(Protocol):
     async def run(
         self,
         connection_id: str,
-        trigger: str,
+        trigger: RunTrigger,
         *,
         run_id: str | None = None,
         next_run_at: datetime | None = None,
     ) -> RunRecord: ...
 
 
-class Refusal(StrEnum):
-    """Why an on-demand run was not started (stable names for the chat's wording)."""
-
-    NOT_FOUND = "not_found"
-    PAUSED = "paused"
-    NEEDS_RECONNECTION = "needs_reconnection"
-    DISCONNECTED = "disconnected"
-    DAILY_ALLOWANCE = "daily_allowance"
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """The answer to "sync now": started, joined a run under way, queued, or refused (and why)."""
-
-    started: bool
-    run_id: str = ""
-    started_at: datetime | None = None
-    joined: bool = False
-    refused_reason: str = ""  # a Refusal value, "" unless refused
-    message: str = ""  # one sentence a person can read
-    queued: bool = False  # accepted, but no worker has started it yet
-    used_today: int = 0
-    allowance: int = 0
-
-
-@dataclass
-class _InFlight:
-    run_id: str
-    started_at: datetime
-    task: asyncio.Task[None]
-    # A due time the store handed back while this run was still going (see `_hold`): kept for its release.
-    requeue_at: datetime | None = None
-
-
-def plan_of(connection: Connection) -> Plan:
-    return PLANS_BY_ID.get(connection.plan) or PLANS_BY_ID[DEFAULT_PLAN]
-
-
-def local_day(connection: Connection, now: datetime) -> str:
-    """The connection's calendar day (its own timezone), for the daily allowance."""
-    try:
-        zone = ZoneInfo(connection.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return now.astimezone(zone).date().isoformat()
-
-
-class Scheduler:
+class Scheduler(OnDemandRuns):
     """Runs due connections. One per process; any number of processes may share a store."""
 
     def __init__(
@@ -126,7 +77,7 @@ class Scheduler:
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()  # spreading load, not security
         self._start_wait = start_wait_seconds
-        self._inflight: dict[str, _InFlight] = {}
+        self._inflight: dict[str, InFlight] = {}
         self._claim_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -195,126 +146,6 @@ class Scheduler:
         await self._store.schedule(connection_id, self._clock.now(), on_demand=True)
         self._wake.set()
 
-    async def request_run(self, connection_id: str, *, requested_by: str = "") -> RunRequest:
-        """Start a run now, or join the one under way. Refused when paused or over the daily allowance."""
-        now = self._clock.now()
-        # Under the claim lock, this process's loop cannot start the connection between the check
-        # for a run under way and the on-demand entry (which would then run twice, one after the other).
-        async with self._claim_lock:
-            answer = await self._accept(connection_id, now, requested_by)
-            if answer is not None:
-                return answer
-            await self._store.schedule(connection_id, now, on_demand=True)
-            if self.running:
-                await self._claim_locked()
-        self._wake.set()
-        used = await self._store.get_connection(connection_id)
-        allowance = plan_of(used).on_demand_per_day if used else 0
-        used_today = used.on_demand_runs_today if used else 0
-        started = await self._wait_for_start(connection_id, since=now)
-        if started is None:
-            return RunRequest(
-                started=False,
-                queued=True,
-                message="The sync is queued and starts as soon as a worker is free.",
-                used_today=used_today,
-                allowance=allowance,
-            )
-        return RunRequest(
-            started=True,
-            run_id=started.id,
-            started_at=started.started_at,
-            used_today=used_today,
-            allowance=allowance,
-        )
-
-    async def _accept(self, connection_id: str, now: datetime, requested_by: str) -> RunRequest | None:
-        """None if a new run may start (its use of the allowance counted); else the answer to give."""
-        joined = await self.find_running(connection_id)
-        if joined is not None:
-            return RunRequest(
-                started=False,
-                run_id=joined.id,
-                started_at=joined.started_at,
-                joined=True,
-                message="A sync is already running; its result will be posted here.",
-            )
-        connection = await self._store.get_connection(connection_id)
-        if connection is None:
-            return _refused(Refusal.NOT_FOUND, "This connection no longer exists.")
-        refusal = _status_refusal(connection)
-        if refusal is not None:
-            return refusal
-        plan = plan_of(connection)
-        day = local_day(connection, now)
-        used = await self._store.incr_counter(f"on_demand:{connection_id}:{day}", ttl_seconds=2 * 86400)
-        if used > plan.on_demand_per_day:
-            return RunRequest(
-                started=False,
-                refused_reason=Refusal.DAILY_ALLOWANCE,
-                message=(
-                    f"The {plan.name} plan allows {plan.on_demand_per_day} on-demand syncs a day and they "
-                    f"are used up; scheduled syncs go on ({plan.schedule_in_words})."
-                ),
-                used_today=plan.on_demand_per_day,
-                allowance=plan.on_demand_per_day,
-            )
-        await self._record_allowance(connection_id, day, used)
-        log.info("on-demand run requested", extra={"connection_id": connection_id, "by": requested_by})
-        return None
-
-    async def find_running(self, connection_id: str) -> RunRecord | None:
-        """The run under way for this connection, in this process or another, if any."""
-        local = self._inflight.get(connection_id)
-        if local is not None:
-            record = await self._store.get_run(local.run_id)
-            if record is not None:
-                return record
-            return RunRecord(
-                id=local.run_id, connection_id=connection_id, trigger="", started_at=local.started_at
-            )
-        if await self._store.lease_holder(connection_id) is None:
-            return None
-        for run in await self._store.list_runs(connection_id, limit=3):
-            if run.outcome == RunOutcome.RUNNING:
-                return run
-        return None
-
-    async def _wait_for_start(self, connection_id: str, since: datetime) -> RunRecord | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._start_wait
-        # Records older than the request (a crashed worker's) are not the run we asked for.
-        threshold = since - timedelta(seconds=1)
-        while True:
-            local = self._inflight.get(connection_id)
-            if local is not None and not local.task.done():
-                # Started here: give the engine a moment to save its record, whose start time is the truth.
-                saved = await self._store.get_run(local.run_id)
-                if saved is not None:
-                    return saved
-                if loop.time() >= deadline:
-                    return await self.find_running(connection_id)
-                await asyncio.sleep(0.01)
-                continue
-            run = await self.find_running(connection_id)
-            if run is not None and run.started_at >= threshold:
-                return run
-            latest = await self._store.list_runs(connection_id, limit=1)
-            if latest and latest[0].started_at >= threshold:
-                return latest[0]  # so quick it already finished
-            if loop.time() >= deadline:
-                return None
-            await asyncio.sleep(0.05)
-
-    async def _record_allowance(self, connection_id: str, day: str, used: int) -> None:
-        def apply(c: Connection) -> Connection:
-            return c.model_copy(update={"on_demand_runs_today": used, "on_demand_day": day})
-
-        try:
-            await update_connection(self._store, connection_id, apply)
-        except ConnectorError:
-            log.warning("could not record the on-demand count", exc_info=True)
-
     # ---- the loop --------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
@@ -351,7 +182,7 @@ class Scheduler:
             else:
                 self._start(claim, asked_at + self._lease)
 
-    def _hold(self, current: _InFlight, claim: Claim) -> None:
+    def _hold(self, current: InFlight, claim: Claim) -> None:
         """A claim for a connection whose run is still going here: its lease ran out in the store (the
         run is being cancelled for it) and the store gave the connection back under our own name.
         Starting it would run it twice. The run under way releases this lease as its own when it ends
@@ -371,7 +202,7 @@ class Scheduler:
         task = asyncio.create_task(
             self._run_claim(claim, run_id, lease_end), name=f"run:{claim.connection_id}"
         )
-        self._inflight[claim.connection_id] = _InFlight(run_id, started_at, task)
+        self._inflight[claim.connection_id] = InFlight(run_id, started_at, task)
         connection_id = claim.connection_id
         task.add_done_callback(lambda _t: self._done(connection_id, run_id))
 
@@ -482,23 +313,7 @@ class Scheduler:
             lease_end = asked_at + self._lease
 
 
-def _trigger(claim: Claim, connection: Connection) -> str:
+def _trigger(claim: Claim, connection: Connection) -> RunTrigger:
     if connection.last_run_at is None:
-        return "setup"
-    return "on_demand" if claim.on_demand else "schedule"
-
-
-def _refused(reason: Refusal, message: str) -> RunRequest:
-    return RunRequest(started=False, refused_reason=reason, message=message)
-
-
-def _status_refusal(connection: Connection) -> RunRequest | None:
-    if connection.status == ConnectionStatus.PAUSED:
-        return _refused(Refusal.PAUSED, "This connection is paused; resume it to sync.")
-    if connection.status == ConnectionStatus.NEEDS_RECONNECTION:
-        return _refused(
-            Refusal.NEEDS_RECONNECTION, "This connection needs to be reconnected before it can sync."
-        )
-    if connection.status == ConnectionStatus.DISCONNECTED:
-        return _refused(Refusal.DISCONNECTED, "This connection is disconnected.")
-    return None
+        return RunTrigger.SETUP
+    return RunTrigger.ON_DEMAND if claim.on_demand else RunTrigger.SCHEDULE

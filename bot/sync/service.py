@@ -14,9 +14,11 @@ from datetime import datetime
 
 from bot.errors import ConnectorError, NotFound
 from bot.storage.base import Connection, ConnectionStatus, RunRecord, Store
-from bot.sync.engine import Clock, DataverseFactory, SystemClock, update_connection
+from bot.storage.helpers import update_connection
+from bot.sync.on_demand import Refusal, RunRequest
+from bot.sync.ports import Clock, DataverseFactory, SystemClock
 from bot.sync.records import update_connector_status
-from bot.sync.scheduler import Refusal, RunRequest, Scheduler
+from bot.sync.scheduler import Scheduler
 
 __all__ = ["Refusal", "RunRequest", "SyncService"]
 

@@ -72,10 +72,6 @@ class SolutionStatus:
         """Whether the sync can run on what is installed."""
         return self.state is not SolutionState.MISSING and compatible(self.installed)
 
-    @property
-    def upgrade_available(self) -> bool:
-        return self.state is SolutionState.OLDER
-
 
 async def solution_status(dv: DataverseClient, shipped: str) -> SolutionStatus:
     body = await dv.get_json(

@@ -8,8 +8,9 @@ navigation properties, option-value prefixes, privilege names) are documented at
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
+
 
 @dataclass(frozen=True)
 class Publisher:
@@ -232,3 +233,39 @@ class SecurityRole:
     role_privileges: tuple[RolePrivilege, ...] = ()
     description: str = ""
     privileges: tuple[str, ...] = field(default_factory=tuple)
+
+
+# Shorthands the definitions in `bot.sync.tables` are written with.
+
+
+def string_column(name: str, schema: str, label: str, max_length: int, required: bool = False) -> Column:
+    return Column(name, ColumnType.STRING, label, max_length=max_length, required=required, schema_name=schema)
+
+
+def bool_column(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.BOOL, label, schema_name=schema)
+
+
+def datetime_column(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.DATETIME, label, schema_name=schema)
+
+
+def choice_column(name: str, schema: str, label: str, choices: builtins.type[IntEnum]) -> Column:
+    return Column(name, ColumnType.CHOICE, label, choices=choices, schema_name=schema)
+
+
+def rate_column(name: str, schema: str, label: str) -> Column:
+    # Xero gives tax rates with 4 decimal places (e.g. 12.5000, 8.8750); Dataverse's default is 2.
+    return Column(
+        name, ColumnType.DECIMAL, label, schema_name=schema, precision=4, min_value=-1000.0, max_value=1000.0
+    )
+
+
+def key_column(name: str, schema: str, label: str) -> Column:
+    return Column(name, ColumnType.GUID, label, schema_name=schema)
+
+
+
+def since(version: str, *columns: Column) -> tuple[Column, ...]:
+    return tuple(replace(c, introduced=version) for c in columns)
+

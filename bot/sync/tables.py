@@ -19,10 +19,13 @@ Names follow Dataverse's rules (DP = https://learn.microsoft.com/power-apps/deve
 
 from __future__ import annotations
 
-import builtins
-from dataclasses import replace
-from enum import IntEnum
-
+from bot.sync.table_choices import (
+    OPTION_SETS,
+    OPTION_SETS_BY_ENUM,
+    ConnectorStatus,
+    RecordState,
+    RunOutcomeChoice,
+)
 from bot.sync.table_model import (
     FIRST_VERSION,
     Column,
@@ -39,23 +42,20 @@ from bot.sync.table_model import (
     Table,
     privilege_name,
 )
+from bot.sync.table_model import bool_column as _b
+from bot.sync.table_model import choice_column as _choice
+from bot.sync.table_model import datetime_column as _dt
+from bot.sync.table_model import key_column as _pk
+from bot.sync.table_model import rate_column as _rate
+from bot.sync.table_model import since as _since
+from bot.sync.table_model import string_column as _s
 
+# The model and the choices live in their own modules; every name stays importable from here.
 __all__ = [
-    "FIRST_VERSION",
-    "Column",
-    "ColumnType",
-    "Depth",
-    "OptionSet",
-    "Ownership",
-    "Privilege",
-    "Publisher",
-    "Relationship",
-    "RequiredLevel",
-    "RolePrivilege",
-    "SecurityRole",
-    "Table",
-    "privilege_name",
-]
+    "FIRST_VERSION", "OPTION_SETS", "OPTION_SETS_BY_ENUM", "Column", "ColumnType", "ConnectorStatus", "Depth",
+    "OptionSet", "Ownership", "Privilege", "Publisher", "RecordState", "Relationship", "RequiredLevel",
+    "RolePrivilege", "RunOutcomeChoice", "SecurityRole", "Table", "privilege_name",
+]  # fmt: skip
 
 PREFIX = "xdc"
 SOLUTION_UNIQUE_NAME = "XeroDynamicsConnector"
@@ -69,87 +69,6 @@ PUBLISHER = Publisher(
     option_value_prefix=10000,
     description="Publisher of the Xero Dynamics Connector Teams bot.",
 )
-
-
-class ConnectorStatus(IntEnum):
-    ACTIVE = 100000000
-    PAUSED = 100000001
-    NEEDS_RECONNECTION = 100000002
-    DISCONNECTED = 100000003
-
-
-class RunOutcomeChoice(IntEnum):
-    NONE = 100000000
-    SUCCEEDED = 100000001
-    PARTIAL = 100000002
-    FAILED = 100000003
-
-
-class RecordState(IntEnum):
-    """Whether the row is still present in Xero: removed rows are deactivated, never deleted."""
-
-    ACTIVE = 100000000
-    INACTIVE = 100000001
-
-
-OPTION_SETS: tuple[OptionSet, ...] = (
-    OptionSet(
-        "xdc_connectorstatus",
-        "Connector Status",
-        ConnectorStatus,
-        (
-            (ConnectorStatus.ACTIVE, "Active"),
-            (ConnectorStatus.PAUSED, "Paused"),
-            (ConnectorStatus.NEEDS_RECONNECTION, "Needs reconnection"),
-            (ConnectorStatus.DISCONNECTED, "Disconnected"),
-        ),
-    ),
-    OptionSet(
-        "xdc_runoutcome",
-        "Run Outcome",
-        RunOutcomeChoice,
-        (
-            (RunOutcomeChoice.NONE, "Not run yet"),
-            (RunOutcomeChoice.SUCCEEDED, "Succeeded"),
-            (RunOutcomeChoice.PARTIAL, "Partly succeeded"),
-            (RunOutcomeChoice.FAILED, "Failed"),
-        ),
-    ),
-    OptionSet(
-        "xdc_recordstate",
-        "Present in Xero",
-        RecordState,
-        ((RecordState.ACTIVE, "Present in Xero"), (RecordState.INACTIVE, "Removed from Xero")),
-    ),
-)
-OPTION_SETS_BY_ENUM = {o.options: o for o in OPTION_SETS}
-
-
-def _s(name: str, schema: str, label: str, max_length: int, required: bool = False) -> Column:
-    return Column(name, ColumnType.STRING, label, max_length=max_length, required=required, schema_name=schema)
-
-
-def _b(name: str, schema: str, label: str) -> Column:
-    return Column(name, ColumnType.BOOL, label, schema_name=schema)
-
-
-def _dt(name: str, schema: str, label: str) -> Column:
-    return Column(name, ColumnType.DATETIME, label, schema_name=schema)
-
-
-def _choice(name: str, schema: str, label: str, choices: builtins.type[IntEnum]) -> Column:
-    return Column(name, ColumnType.CHOICE, label, choices=choices, schema_name=schema)
-
-
-def _rate(name: str, schema: str, label: str) -> Column:
-    # Xero gives tax rates with 4 decimal places (e.g. 12.5000, 8.8750); Dataverse's default is 2.
-    return Column(
-        name, ColumnType.DECIMAL, label, schema_name=schema, precision=4, min_value=-1000.0, max_value=1000.0
-    )
-
-
-def _pk(name: str, schema: str, label: str) -> Column:
-    return Column(name, ColumnType.GUID, label, schema_name=schema)
 
 
 def _lookup_connector() -> Column:
@@ -170,10 +89,6 @@ def _state() -> Column:
 
 # Tracking categories came with solution 1.1.0.0 (the project's 1.1.0): older installs upgrade to them.
 TRACKING_VERSION = "1.1.0.0"
-
-
-def _since(version: str, *columns: Column) -> tuple[Column, ...]:
-    return tuple(replace(c, introduced=version) for c in columns)
 
 
 CONNECTOR = Table(

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from bot.errors import ConnectorError
 from bot.storage.base import Connection, RunRecord, Store
-from bot.sync.engine import DataverseFactory
 from bot.sync.ledger import Mark, load_ledger
 from bot.sync.mapping import TABLE_OF, Entity, Row, key_column
+from bot.sync.ports import DataverseFactory
 from bot.sync.preview import label_of
 from bot.sync.pull import enabled_entities, read_xero
 from bot.sync.tables import RecordState

@@ -103,10 +103,14 @@ async def _answer(
     parts = request_line.decode("latin-1").split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         raise ValueError("not an HTTP request line")
+    accept = ""
     for _ in range(MAX_HEADER_LINES):
         line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
         if line in (b"\r\n", b"\n", b""):
             break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "accept":
+            accept = value.strip()
     else:
         raise ValueError("too many header lines")
     method, target = parts[0], parts[1].split("?", 1)[0]
@@ -115,7 +119,8 @@ async def _answer(
     if method != "GET":
         return 405, "text/plain; charset=utf-8", b"method not allowed\n"
     if target == "/metrics":
-        return 200, metrics.CONTENT_TYPE, metrics.render()
+        body, content_type = metrics.render(accept)
+        return 200, content_type, body
     if target == "/healthz":
         return 200, "application/json", b'{"status": "alive"}'
     return _readiness(running(), stale_after)

@@ -4,8 +4,9 @@ for one tenant.
 Every call: a bearer token from `XeroTokenProvider`, the `xero-tenant-id` header, `Accept:
 application/json` (Xero answers XML otherwise), one slot of the tenant's `TenantLimiter`, bounded
 retries (`bot.sync.http`). A 401 (TokenExpired) is answered by one forced refresh and one more try;
-a 429 pauses the whole tenant for its Retry-After. `xero_error` is the one place where Xero's
-statuses and error bodies become typed errors:
+a 429 pauses the whole tenant for its Retry-After. `xero_error` (bot.sync.xero_errors, shared with
+the OAuth client without an import cycle) is the one place where Xero's statuses and error bodies
+become typed errors:
 
     401 TokenExpired / other        AuthError(code=...)            refreshed once, then raised
     401 AuthorizationUnsuccessful   AuthError(reconnect_required)  a scope is missing: consent again
@@ -25,23 +26,22 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from bot.config import Settings
-from bot.errors import AuthError, NotFound, PermissionDenied, ProviderError
-from bot.sync.http import RetryPolicy, error_for_status, parse_retry_after, send_with_retry
+from bot.errors import AuthError, NotFound, ProviderError
+from bot.sync.http import RetryPolicy, parse_retry_after, send_with_retry
 from bot.sync.ratelimit import TenantLimiter
+from bot.sync.xero_errors import PROVIDER, xero_error
 from bot.sync.xero_models import Account, BrandingTheme, Organisation, TaxRate, TrackingCategory
-
-if TYPE_CHECKING:
-    from bot.sync.xero_tokens import XeroTokenProvider
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "xero"
+__all__ = ["PROVIDER", "AccessTokens", "CallCounter", "XeroClient", "xero_error"]
+
 API_PATH = "/api.xro/2.0"
 # If-Modified-Since is to the second and not every change bumps UpdatedDateUTC at once: ask a little
 # further back than the last run and let the fingerprints drop what did not change.
@@ -50,57 +50,12 @@ DEFAULT_MODIFIED_SINCE_OVERLAP = timedelta(minutes=1)
 M = TypeVar("M", bound=BaseModel)
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
+class AccessTokens(Protocol):
+    """What the client needs of the token keeper (`bot.sync.xero_tokens.XeroTokenProvider`)."""
 
-
-def _validation_messages(body: dict[str, Any]) -> str:
-    messages: list[str] = []
-    for element in body.get("Elements") or []:
-        if isinstance(element, dict):
-            for error in element.get("ValidationErrors") or []:
-                if isinstance(error, dict) and error.get("Message"):
-                    messages.append(str(error["Message"]))
-    return "; ".join(messages)
-
-
-def xero_error(response: httpx.Response) -> ProviderError | None:
-    """The typed error for an answer of Xero's API host (Accounting API, /connections); None if it succeeded."""
-    status = response.status_code
-    if status < 400:
-        return None
-    body = _problem(response)
-    detail = str(body.get("Detail") or body.get("Message") or body.get("Title") or "")[:300]
-    if status == 401:
-        code = detail.split(":", 1)[0].strip() or "Unauthorized"
-        return AuthError(
-            f"Xero answered 401: {detail or 'Unauthorized'}",
-            reconnect_required=code == "AuthorizationUnsuccessful",
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
-    if status == 403:
-        code = detail or "Forbidden"
-        return PermissionDenied(
-            f"Xero answered 403: {code} (the organisation is disconnected or not covered by this connection)",
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
-    if status == 400:
-        validation = _validation_messages(body)
-        return error_for_status(
-            response,
-            provider=PROVIDER,
-            detail="; ".join(part for part in (detail, validation) if part)[:500],
-            code=str(body.get("Type") or "BadRequest"),
-        )
-    return error_for_status(response, provider=PROVIDER, detail=detail)
+    async def access_token(
+        self, connection_id: str, *, force_refresh: bool = False, rejected_token: str | None = None
+    ) -> str: ...
 
 
 @dataclass
@@ -115,7 +70,7 @@ class XeroClient:
         self,
         settings: Settings,
         http: httpx.AsyncClient,
-        tokens: XeroTokenProvider,
+        tokens: AccessTokens,
         limiter: TenantLimiter,
         *,
         retry: RetryPolicy | None = None,

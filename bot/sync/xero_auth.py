@@ -7,7 +7,7 @@ is useless without the verifier kept in the OAuth state.
 Token endpoint errors are mapped here: `invalid_grant` (code used or expired, refresh token expired,
 revoked or superseded) -> `AuthError(reconnect_required=True)`; `invalid_client` -> `AuthError` (our
 configuration, not the user's doing). Errors from the API host (/connections) go through
-`bot.sync.xero.xero_error`, the one mapping for Xero's API.
+`bot.sync.xero_errors.xero_error`, the one mapping for Xero's API.
 
 Nothing here logs a token, a code or a verifier.
 """
@@ -19,8 +19,8 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -30,19 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import Settings
 from bot.errors import AuthError, ProviderError
+from bot.sync.clock import Now, utcnow
 from bot.sync.http import RetryPolicy, error_for_status, send_with_retry
-from bot.sync.xero import xero_error
+from bot.sync.xero_errors import PROVIDER, xero_error
 from bot.sync.xero_models import XeroConnection
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "xero"
 # Access tokens last 30 minutes; used when a token response leaves expires_in out.
 DEFAULT_EXPIRES_IN = 1800
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class XeroTokenSet(BaseModel):
@@ -135,7 +131,7 @@ class XeroOAuth:
         http: httpx.AsyncClient,
         *,
         retry: RetryPolicy | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Now = utcnow,
     ) -> None:
         self._settings = settings
         self._http = http

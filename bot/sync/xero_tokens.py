@@ -17,21 +17,19 @@ a refresh of the old grant never overwrites a reconnect's tokens or brings delet
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from bot.crypto import TokenCipher
-from bot.errors import AuthError, StoreError, TransientProviderError
+from bot.errors import AuthError, StoreError
 from bot.storage.base import LockStore, TokenKind, TokenStore
+from bot.sync.clock import Now, Sleep, asyncio_sleep, utcnow
+from bot.sync.locks import XERO_TOKENS_LOCK, ConnectionLock
 from bot.sync.xero_auth import XeroOAuth, XeroTokenSet
 
 logger = logging.getLogger(__name__)
@@ -61,16 +59,8 @@ def _replaced() -> AuthError:
     )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
 class XeroTokenProvider:
-    LOCK_PREFIX = "xero-token-refresh:"
+    LOCK_PREFIX = XERO_TOKENS_LOCK
 
     def __init__(
         self,
@@ -82,21 +72,25 @@ class XeroTokenProvider:
         refresh_margin: timedelta = timedelta(minutes=2),
         lock_ttl: float = 60.0,
         lock_wait: float = 65.0,
-        now: Callable[[], datetime] = _utcnow,
-        sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
+        now: Now = utcnow,
+        sleep: Sleep = asyncio_sleep,
     ) -> None:
         self._store = store
         self._cipher = cipher
         self._oauth = oauth
         self._on_reconnect_required = on_reconnect_required
         self._margin = refresh_margin
-        self._lock_ttl = lock_ttl
-        self._lock_wait = lock_wait
         self._now = now
-        self._sleep = sleep
-        # Unique per provider object: two providers in one process behave as two processes would.
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Its owner is unique per provider object: two providers in one process act as two processes.
+        self._lock = ConnectionLock(
+            store,
+            self.LOCK_PREFIX,
+            provider="xero",
+            busy="another process is still refreshing this connection's Xero tokens",
+            ttl=lock_ttl,
+            wait=lock_wait,
+            sleep=sleep,
+        )
         # Refresh tokens Xero refused (invalid_grant), so waiting callers do not ask Xero again.
         self._refused: dict[str, str] = {}
         self.refreshes = 0
@@ -160,16 +154,9 @@ class XeroTokenProvider:
                 return current  # refreshed by another coroutine or process while we waited
             return await self._refresh(connection_id, current)
 
-    @asynccontextmanager
-    async def _locked(self, connection_id: str) -> AsyncIterator[None]:
-        """Both locks of one connection's token set: every write of it happens inside."""
-        lock = self._locks.setdefault(connection_id, asyncio.Lock())
-        async with lock:
-            await self._acquire_store_lock(connection_id)
-            try:
-                yield
-            finally:
-                await self._release_store_lock(connection_id)
+    def _locked(self, connection_id: str) -> AbstractAsyncContextManager[None]:
+        """Both locks of one connection's token set (bot.sync.locks): every write of it happens inside."""
+        return self._lock.hold(connection_id)
 
     async def _write(self, connection_id: str, tokens: XeroTokenSet) -> None:
         """Encrypt and store; the caller holds the locks."""
@@ -243,25 +230,3 @@ class XeroTokenProvider:
         if not stored.expires_within(self._margin, self._now()):
             return stored
         return await self._refresh(connection_id, stored, retried=True)
-
-    async def _acquire_store_lock(self, connection_id: str) -> None:
-        name = self.LOCK_PREFIX + connection_id
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lock_wait
-        delay = 0.02
-        while not await self._store.acquire_lock(name, self._owner, self._lock_ttl):
-            if loop.time() >= deadline:
-                raise TransientProviderError(
-                    "another process is still refreshing this connection's Xero tokens",
-                    provider="xero",
-                    code="token_lock_busy",
-                )
-            await self._sleep(delay)
-            delay = min(delay * 2, 0.5)
-
-    async def _release_store_lock(self, connection_id: str) -> None:
-        try:
-            await self._store.release_lock(self.LOCK_PREFIX + connection_id, self._owner)
-        except StoreError:
-            # The TTL frees it; failing the caller's call for this would lose a good token.
-            logger.warning("could not release the Xero token lock of connection %s", connection_id)

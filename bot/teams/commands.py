@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from bot.commands import parse_command
 from bot.errors import ValidationFailed
 from bot.storage.base import Connection, Store, utcnow
-from bot.sync.engine import DataverseFactory
+from bot.sync.ports import DataverseFactory
 from bot.sync.service import SyncService
 from bot.sync.xero import XeroClient
 from bot.teams.authz import NOT_HERE, Authorizer, Denied, Permission, Requester
@@ -143,7 +143,8 @@ class OpsCommands:
             router.on_command(name, partial(self._on_command, name))
         router.on_command("preview", partial(self._on_command, "preview"))
         router.on_command("why", self._on_why)
-        router.on_command("connect", self._on_connect)
+        # `connect` (and `cancel`) belong to the setup feature, which registers them (the router refuses
+        # a second handler); a Retry card's "connect" still reaches the setup through `_on_connect`.
         router.on_command("help", self._on_help)
         router.on_help(self._on_help)
         for verb in VERB_COMMANDS:

@@ -106,6 +106,7 @@ def _fast_serialize_object(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(self, attr, **kwargs)
 
     serialize_object._plain_json_fast_path = True  # type: ignore[attr-defined]
+    serialize_object.msrest_original = original  # type: ignore[attr-defined]
     return serialize_object
 
 

@@ -35,10 +35,11 @@ from datetime import datetime
 
 from bot.errors import ConnectorError, NotFound
 from bot.storage.base import Connection, ConnectionStatus, Store, utcnow
+from bot.storage.helpers import update_connection
 from bot.sync.dynamics_auth import DynamicsAuth
-from bot.sync.engine import DataverseFactory, update_connection
 from bot.sync.ledger import forget_ledgers
 from bot.sync.mapping import Entity
+from bot.sync.ports import DataverseFactory
 from bot.sync.records import mark_connector_disconnected
 from bot.sync.xero_auth import XeroOAuth, XeroTokenSet
 from bot.sync.xero_tokens import XeroTokenProvider

@@ -17,8 +17,8 @@ from typing import Any
 
 from bot.errors import ConnectorError
 from bot.storage.base import Connection, ConnectionStatus, Store
-from bot.sync.engine import DataverseFactory
 from bot.sync.mapping import Entity
+from bot.sync.ports import DataverseFactory
 from bot.sync.preview import Preview, Previewer, PreviewLimited
 from bot.sync.why import Candidate, Explanation, WhyFinder
 from bot.sync.xero import XeroClient

@@ -21,8 +21,15 @@ from datetime import timedelta
 from typing import Any
 
 from bot.errors import ConnectorError
-from bot.storage.base import Connection, ConnectionStatus, ConnectionStore, NotifyMode, RunOutcome, RunRecord
-from bot.sync.engine import RunStage
+from bot.storage.base import (
+    Connection,
+    ConnectionStatus,
+    ConnectionStore,
+    NotifyMode,
+    RunOutcome,
+    RunRecord,
+    RunStage,
+)
 from bot.sync.ports import AttentionReason
 from bot.teams.proactive import ConversationGone, ProactiveSender, describe_error
 from bot.teams.runcards import CardRef, Claim, RunCardBook

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from botbuilder.core import TurnContext
@@ -38,6 +37,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot import metrics
 from bot.storage.base import ConversationStore
+from bot.sync.http import parse_retry_after
+from bot.sync.ratelimit import RateWindow as RateWindow  # re-exported: bot.teams.app configures the sender
+from bot.sync.ratelimit import SlidingWindows as SlidingWindows
 from bot.teams.turn import card_activity
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,6 @@ MAX_QUEUED_PER_CONVERSATION = 500
 Job = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 Logic = Callable[[TurnContext], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class RateWindow:
-    requests: int
-    seconds: float
 
 
 # Teams' per-conversation limits for sending (TP:bots/how-to/rate-limit), one short of each, since other
@@ -94,52 +90,12 @@ def retry_after(exc: BaseException, now: datetime | None = None) -> float | None
         raw = headers.get("Retry-After")
     except AttributeError:
         return None
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    # One parser for every Retry-After we read (the provider clients use it too).
+    return parse_retry_after(raw, now=now) if isinstance(raw, str) else None
 
 
 def _retriable(exc: BaseException) -> bool:
     return http_status(exc) in RETRIABLE or isinstance(exc, ConnectionError | TimeoutError)
-
-
-class SlidingWindows:
-    """At most `requests` sends in any `seconds`-long interval, for every window at once."""
-
-    def __init__(self, windows: Sequence[RateWindow], clock: Callable[[], float]) -> None:
-        self._windows = tuple(windows)
-        self._clock = clock
-        self._sent: deque[float] = deque(maxlen=max((w.requests for w in windows), default=1))
-
-    def delay(self) -> float:
-        """How long to wait before the next send is allowed (0: now)."""
-        now = self._clock()
-        wait = 0.0
-        sent = self._sent
-        for window in self._windows:
-            if len(sent) >= window.requests:
-                # The send that would fall out of this window must be older than `seconds`.
-                oldest = sent[len(sent) - window.requests]
-                wait = max(wait, oldest + window.seconds - now)
-        return wait
-
-    def record(self) -> None:
-        self._sent.append(self._clock())
-
-    @property
-    def last(self) -> float | None:
-        return self._sent[-1] if self._sent else None
 
 
 @dataclass

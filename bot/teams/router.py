@@ -3,6 +3,11 @@
 Matching (here) is separate from handling (bot.teams.commands, bot.dialogs): handlers receive a `Turn` and
 already-split arguments or the raw submitted value, which they validate with the models in `cards.submits`.
 
+Each command, verb and invoke verb has exactly one handler: a second registration raises `DuplicateRoute`
+(two features claiming one name would otherwise depend on the order they were wired in, as teams.py's
+router makes plain by refusing it too). A deliberate override says so with `replace=True`, and may only
+replace something that is there.
+
 Issue 14: each person may send `per_user` messages (commands, card submits) per window in a conversation;
 beyond that they are told to slow down and nothing runs (one person cannot keep the bot busy for a whole
 chat). An `Action.Execute` handled by a submit handler is answered with what that handler said, not a
@@ -15,12 +20,12 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ResourceResponse
 
-from bot.commands import COMMANDS, help_lines, parse_command
+from bot.commands import COMMANDS_BY_NAME, help_lines, parse_command
 from bot.errors import ValidationFailed
 from bot.teams.turn import Turn
 
@@ -32,6 +37,7 @@ SubmitHandler = Callable[[Turn, dict[str, Any]], Awaitable[None]]
 InvokeHandler = Callable[[Turn, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 # An interceptor sees every message first (an active setup dialog); True means it handled it.
 Interceptor = Callable[[Turn], Awaitable[bool]]
+H = TypeVar("H")
 MAX_VERB_LENGTH = 64
 # Messages one person may send in one conversation per window (a person typing or clicking is far below).
 PER_USER_MESSAGES = 30
@@ -70,19 +76,29 @@ class Router:
         self._interceptors: list[Interceptor] = []
         self._help: CommandHandler = _send_help
 
-    def on_command(self, name: str, handler: CommandHandler) -> None:
-        if name not in {c.name for c in COMMANDS} and name != "cancel":
+    def on_command(self, name: str, handler: CommandHandler, *, replace: bool = False) -> None:
+        if name not in COMMANDS_BY_NAME:
             raise ValueError(f"{name} is not in the command table (bot/commands.py)")
-        self._commands[name] = handler
+        _register(self._commands, "command", name, handler, replace)
 
     def on_help(self, handler: CommandHandler) -> None:
         self._help = handler
 
-    def on_verb(self, verb: str, handler: SubmitHandler) -> None:
-        self._verbs[verb] = handler
+    def on_verb(self, verb: str, handler: SubmitHandler, *, replace: bool = False) -> None:
+        _register(self._verbs, "card verb", verb, handler, replace)
 
-    def on_invoke_verb(self, verb: str, handler: InvokeHandler) -> None:
-        self._invokes[verb] = handler
+    def on_invoke_verb(self, verb: str, handler: InvokeHandler, *, replace: bool = False) -> None:
+        _register(self._invokes, "invoke verb", verb, handler, replace)
+
+    @property
+    def commands(self) -> frozenset[str]:
+        """The command names that have a handler."""
+        return frozenset(self._commands)
+
+    @property
+    def verbs(self) -> frozenset[str]:
+        """The card verbs that have a submit handler."""
+        return frozenset(self._verbs)
 
     def add_interceptor(self, interceptor: Interceptor) -> None:
         self._interceptors.append(interceptor)
@@ -114,11 +130,6 @@ class Router:
             return
         parsed = parse_command(turn.text)
         if parsed.command is None:
-            if parsed.raw.strip().lower() in {"cancel", "/cancel", "sync cancel", "/sync cancel"}:
-                handler = self._commands.get("cancel")
-                if handler is not None:
-                    await handler(turn, [])
-                    return
             await self._help(turn, [])
             return
         handler = self._commands.get(parsed.command.name)
@@ -164,6 +175,18 @@ class Router:
             return None
         last = said[-1]
         return last if len(last) <= MAX_ANSWER_CHARS else last[: MAX_ANSWER_CHARS - 1] + "…"
+
+
+class DuplicateRoute(ValueError):
+    """A second handler for a command or verb that already has one, without `replace=True`."""
+
+
+def _register(table: dict[str, H], kind: str, key: str, handler: H, replace: bool) -> None:
+    if replace and key not in table:
+        raise DuplicateRoute(f"nothing to replace: no {kind} {key!r} is registered")
+    if not replace and key in table:
+        raise DuplicateRoute(f"the {kind} {key!r} already has a handler; pass replace=True to override it")
+    table[key] = handler
 
 
 async def _send_help(turn: Turn, _args: list[str]) -> None:

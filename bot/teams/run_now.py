@@ -24,6 +24,7 @@ from bot.sync.service import SyncService
 from bot.teams.authz import Requester
 from bot.teams.background import BackgroundTasks
 from bot.teams.notifier import TeamsNotifier, progress_card, result_card
+from bot.teams.refusals import refusal_sentence
 from bot.teams.runcards import CardRef, card_ref
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, render_message_card
@@ -105,9 +106,8 @@ class RunNow:
             return  # no card to keep up to date: the notifier posts the result (somebody asked for it)
         if answer.refused_reason:
             if await self._take_back(cid, ref):
-                self._show(
-                    ref, _message(MessageTone.WARNING, "The sync didn't start", answer.message, connection)
-                )
+                text = refusal_sentence(answer, connection)
+                self._show(ref, _message(MessageTone.WARNING, "The sync didn't start", text, connection))
             return
         if not answer.run_id:
             if answer.queued:

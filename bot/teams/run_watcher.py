@@ -9,8 +9,8 @@ was executed here (the engine told the notifier directly) or elsewhere; the watc
 
 The alerts a worker's engine raised are lost with its NullNotifier, so for runs it reports the watcher
 derives them from what the run left in the store:
-- reconnect Xero / Dynamics 365: the run failed and left the connection needing reconnection (the
-  provider is read from the run's error, which names the provider whose sign-in failed);
+- reconnect Xero / Dynamics 365: the run failed and left the connection needing reconnection (what
+  to redo is the run's `attention`, which the engine stores with the failure);
 - repeated failures: this run made it three failed runs in a row;
 - Xero's daily allowance: the calls left fell below the warning level with this run;
 - timezone: the Xero organisation's zone differs from the one recorded at the previous report.
@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.errors import ConnectorError
 from bot.storage.base import Connection, ConnectionStatus, RunOutcome, RunRecord, Store, utcnow
+from bot.sync.clock import Now
 from bot.sync.failures import RunFailure, attention_after_run
 from bot.sync.ports import AttentionReason
 from bot.teams.notifier import TeamsNotifier
@@ -51,7 +51,7 @@ class RunWatcher:
         grace_seconds: float = 5.0,
         lookback: timedelta = timedelta(minutes=30),
         day_limit_warning: int = DAY_LIMIT_WARNING,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Now = utcnow,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -149,7 +149,7 @@ class RunWatcher:
             and connection.status == ConnectionStatus.NEEDS_RECONNECTION
             and connection.status_reason == run.error
         ):
-            failure = RunFailure(run.error, attention=_reconnect_reason(run.error))
+            failure = RunFailure(run.error, attention=run.attention, provider=run.failed_provider or "")
         before = connection.model_copy(
             update={
                 # Only the newest run's effect on the count is known; older ones changed nothing we can see.
@@ -159,12 +159,3 @@ class RunWatcher:
             }
         )
         return attention_after_run(before, connection, run, failure, self._day_limit_warning)
-
-
-def _reconnect_reason(error: str) -> AttentionReason:
-    """Which sign-in to redo, from the run's error (bot.sync.failures names the provider in it)."""
-    if "Dynamics 365" in error:
-        return AttentionReason.DYNAMICS_RECONNECT
-    if "sign-in" in error:
-        return AttentionReason.XERO_RECONNECT
-    return AttentionReason.TENANT_DISCONNECTED

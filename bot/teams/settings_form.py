@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.errors import ConnectorError, ValidationFailed
 from bot.storage.base import Connection, ConnectionStatus, Store, utcnow
-from bot.sync.engine import DataverseFactory, update_connection
+from bot.storage.helpers import update_connection
 from bot.sync.plans import PLANS_BY_ID
+from bot.sync.ports import DataverseFactory
 from bot.sync.records import (
     clear_other_defaults,
     update_connector_status,

@@ -15,10 +15,11 @@ ACTIVITY_TYPE = web.RequestKey("activity_type", str)
 
 
 def metrics_routes() -> list[web.RouteDef]:
-    async def serve(_request: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render())
+    async def serve(request: web.Request) -> web.Response:
+        body, content_type = metrics.render(request.headers.get("Accept", ""))
+        response = web.Response(body=body)
         # aiohttp splits content_type from charset; the header is set whole, as the client library says.
-        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        response.headers["Content-Type"] = content_type
         return response
 
     return [web.get("/metrics", serve)]

@@ -1,4 +1,4 @@
-"""A backend under test: opens store objects on one SQLite file or one Redis database."""
+"""A backend under test: opens store objects on one SQLite file, one Redis database or one Redis Cluster."""
 
 from __future__ import annotations
 

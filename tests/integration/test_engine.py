@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.storage.base import ConnectionStatus, RunOutcome
+from bot.storage.base import ConnectionStatus, Provider, RunOutcome
 from bot.sync.mapping import components_text
 from bot.sync.ports import AttentionReason
 from bot.sync.tables import (
@@ -248,6 +248,10 @@ async def test_a_disconnected_tenant_needs_attention_and_stops_the_schedule(h: H
     assert run.outcome == RunOutcome.FAILED
     assert "Reconnect Xero" in run.error
     assert AttentionReason.TENANT_DISCONNECTED in h.notifier.attention()
+    # The stored record says it as types too (the watcher and the cards read these, not the words).
+    stored = await h.store.get_run(run.id)
+    assert stored is not None
+    assert (stored.failed_provider, stored.attention) == (Provider.XERO, AttentionReason.TENANT_DISCONNECTED)
     saved = await h.connection(connection.id)
     assert saved.status == ConnectionStatus.NEEDS_RECONNECTION
     assert saved.next_run_at is None
@@ -264,6 +268,7 @@ async def test_revoked_xero_tokens_ask_for_a_reconnect(h: Harness) -> None:
     assert run.outcome == RunOutcome.FAILED
     assert AttentionReason.XERO_RECONNECT in h.notifier.attention()
     assert (await h.connection(connection.id)).status == ConnectionStatus.NEEDS_RECONNECTION
+    assert (run.failed_provider, run.attention) == (Provider.XERO, AttentionReason.XERO_RECONNECT)
 
 
 async def test_three_failures_in_a_row_need_attention_once(h: Harness) -> None:

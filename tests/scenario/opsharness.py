@@ -6,9 +6,10 @@
         await chat.say("status")
         ops(bot).notifier ...                          # the pieces under test
 
-`install_ops` wires the operations feature the way the composition root does: a ProactiveSender on the
-bot's adapter, the card book, the TeamsNotifier (the engine's notifier target), the Disconnector and
-OpsCommands on the router (the settings card shared with the setup), and a RunWatcher (not started).
+The operations feature (ProactiveSender, card book, TeamsNotifier, Disconnector, OpsCommands, RunWatcher)
+is built by `open_bot_app` like the rest of the bot. `install_ops()` sets its seams (test rate windows,
+a short watcher grace), points the engine's notifier at the Teams notifier, and exposes the pieces as
+`ops(bot)`. The run watcher is not started: the tests drive it.
 
 `ThrottlingConnector` is the harness's FakeConnector with Teams' behaviour under load: beyond a
 per-conversation window it answers 429, alternately with and without Retry-After.
@@ -19,24 +20,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 from aiohttp import web
 
 from bot.storage.base import Connection
+from bot.sync.ratelimit import RateWindow
 from bot.sync.tables import CONNECTOR, CONNECTOR_SETTINGS
+from bot.teams.app import AppSeams
 from bot.teams.commands import OpsCommands
 from bot.teams.disconnect import Disconnector
 from bot.teams.notifier import TeamsNotifier
-from bot.teams.proactive import ProactiveSender, RateWindow
+from bot.teams.proactive import ProactiveSender
 from bot.teams.run_watcher import RunWatcher
 from bot.teams.runcards import RunCardBook
-from bot.teams.turn import Turn
-from bot.web.solution import download_url
-from cards.verbs import CardVerb
 from tests.scenario.botharness import (
     ALICE,
     BOT_ID,
@@ -47,13 +46,13 @@ from tests.scenario.botharness import (
     FakeConnector,
     TeamsUser,
 )
-
-# Fast enough for tests, still a real limiter in front of the connector.
-TEST_WINDOWS = (RateWindow(50, 1.0),)
+from tests.scenario.botharness import TEST_WINDOWS as TEST_WINDOWS
 
 
 @dataclass
 class Ops:
+    """The operations feature as `open_bot_app` built it."""
+
     sender: ProactiveSender
     book: RunCardBook
     notifier: TeamsNotifier
@@ -68,54 +67,34 @@ def ops(bot: BotHarness) -> Ops:
     return found
 
 
+@dataclass(frozen=True)
+class InstallOps:
+    """The installer `install_ops()` returns: seams for the app, then a reading of what it built."""
+
+    windows: tuple[RateWindow, ...] = TEST_WINDOWS
+    base_wait: float = 0.05
+    watcher_grace: float = 0.3
+
+    def configure(self, seams: AppSeams) -> AppSeams:
+        return replace(
+            seams,
+            proactive_windows=self.windows,
+            proactive_base_wait=self.base_wait,
+            watcher_grace_seconds=self.watcher_grace,
+        )
+
+    def __call__(self, bot: BotHarness) -> None:
+        app = bot.app
+        # The sync engine reports to the Teams notifier, as in production.
+        bot.notifier.target = app.notifier
+        found = Ops(app.notifier.sender, app.notifier.book, app.notifier, app.disconnector, app.ops, app.watcher)
+        bot.ops = found  # type: ignore[attr-defined]
+
+
 def install_ops(
     *, windows: tuple[RateWindow, ...] = TEST_WINDOWS, base_wait: float = 0.05, watcher_grace: float = 0.3
-) -> Callable[[BotHarness], None]:
-    def install(bot: BotHarness) -> None:
-        store, runtime = bot.store, bot.runtime
-        sender = ProactiveSender(
-            bot.adapter, store, bot.settings.microsoft_app_id, windows=windows, base_wait=base_wait
-        )
-        book = RunCardBook(store)
-        notifier = TeamsNotifier(sender, book, connections=store)
-        disconnector = Disconnector(
-            store, runtime.xero_oauth, runtime.xero_tokens, runtime.dynamics_auth, runtime.dataverse_factory
-        )
-        commands = OpsCommands(
-            store,
-            bot.sync,
-            notifier,
-            disconnector,
-            bot.setup,
-            dataverse_factory=runtime.dataverse_factory,
-            solution_download_url=download_url(bot.settings.public_base_url),
-            xero=runtime.xero,
-        )
-        commands.register(bot.router)
-        # The settings card is shared with the setup: a setup_id is the setup's, a connection_id ours.
-
-        async def shared(turn: Turn, value: dict[str, Any]) -> None:
-            if "setup_id" in value:
-                await bot.setup.flow.on_submit(turn, value)
-            else:
-                await commands.on_settings_card(turn, value)
-
-        for verb in (CardVerb.SETTINGS_SUBMIT, CardVerb.SETTINGS_CANCEL):
-            bot.router.on_verb(verb.value, shared)
-        watcher = RunWatcher(store, notifier, poll_seconds=0.1, grace_seconds=watcher_grace)
-        bot.notifier.target = notifier
-        bot.ops = Ops(sender, book, notifier, disconnector, commands, watcher)  # type: ignore[attr-defined]
-        assert bot._stack is not None
-
-        async def close() -> None:
-            await watcher.stop()
-            await commands.close(5.0)
-            await sender.close(5.0)
-
-        # Pushed before the scheduler's stop: runs finish first, then what they queued is delivered.
-        bot._stack.push_async_callback(close)
-
-    return install
+) -> InstallOps:
+    return InstallOps(windows, base_wait, watcher_grace)
 
 
 async def connect_in(

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.dialogs import Provider
 from bot.storage.base import ConnectionStatus, TokenKind
-from bot.sync.engine import update_connection
+from bot.storage.helpers import update_connection
 from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES
 from bot.teams.turn import Turn
 from sandbox.entra import CAROL

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from bot.dialogs.oauth_state import MESSAGES
+from bot.dialogs.wording import MESSAGES
 from sandbox.xero.sandbox import CLIENT_ID
 from sandbox.xero.seed import NZ_TENANT_ID
 from tests.scenario.botharness import ALICE, BOB, BotHarness, SetupRun, open_bot, start_setup

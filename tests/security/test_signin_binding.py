@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from bot.dialogs.callbacks import SIGNIN_REQUESTS_PER_MINUTE
-from bot.dialogs.oauth_state import MAX_STARTS_PER_LINK, MESSAGES
+from bot.dialogs.oauth_state import MAX_STARTS_PER_LINK
+from bot.dialogs.wording import MESSAGES
 from bot.storage.sqlite import SqliteStore
 from sandbox.xero.seed import NZ_TENANT_ID, UK_TENANT_ID
 from tests.scenario.botharness import ALICE, BotHarness, SetupRun, open_bot, start_setup

@@ -20,7 +20,8 @@ import pytest
 
 from bot.errors import AuthError
 from bot.storage.base import Connection, ConnectionStatus, RunOutcome, Store
-from bot.sync.engine import SyncEngine, update_connection
+from bot.storage.helpers import update_connection
+from bot.sync.engine import SyncEngine
 from bot.sync.ports import AttentionReason
 from bot.sync.xero_auth import XeroTokenSet
 from bot.sync.xero_tokens import XeroTokenProvider

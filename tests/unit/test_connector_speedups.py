@@ -161,7 +161,7 @@ class Colour(Enum):
 def test_the_serializer_fast_path_gives_what_msrest_gives(value: Any) -> None:
     connector_speedups.install()
     fast = Serializer().serialize_object(value)
-    original = Serializer.serialize_object.__closure__[0].cell_contents  # type: ignore[attr-defined]
+    original = Serializer.serialize_object.msrest_original  # type: ignore[attr-defined]
     assert fast == original(Serializer(), value)
 
 
@@ -195,3 +195,20 @@ async def test_a_missing_path_parameter_still_fails_before_sending(
     with pytest.raises(ValueError, match="No value"):
         await client.conversations.reply_to_activity(None, "act-1", _card_reply())
     assert fake.seen == []
+
+
+class _IssuedCredentials(MicrosoftAppCredentials):  # type: ignore[misc]
+    """The SDK's credentials with their token source (MSAL, against Entra) replaced by a fixed token."""
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        return "issued-token"
+
+
+async def test_replies_carry_the_bots_token_when_it_has_an_app_id(
+    connector: tuple[Connector, str], sender: Any
+) -> None:
+    fake, url = connector
+    credentials = _IssuedCredentials("11111111-2222-3333-4444-555555555555", "secret")
+    client = use_sender(ConnectorClient(credentials, base_url=url), sender[0])
+    await client.conversations.reply_to_activity("a:conv", "act-1", _card_reply())
+    assert fake.seen[0][3] == "Bearer issued-token"

@@ -27,6 +27,7 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
     ("module", "mentions"),
     [
         ("bot.sync.worker", "REDIS_URL"),
+        ("bot.rotate_keys", "TOKEN_ENCRYPTION_KEYS"),
         ("sandbox", "SANDBOX_ENTRA_PAGES_PORT"),
         ("bench", "--quick"),
         ("manifest.build", "out_dir"),

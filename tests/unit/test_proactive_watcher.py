@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import AuthError, PermissionDenied
-from bot.storage.base import Connection, ConnectionStatus, RunOutcome, RunRecord
+from bot.storage.base import Connection, ConnectionStatus, Provider, RunOutcome, RunRecord
 from bot.storage.sqlite import SqliteStore
 from bot.sync.failures import describe
 from bot.sync.ports import AttentionReason
@@ -145,11 +145,37 @@ async def test_a_run_that_left_the_connection_needing_a_reconnect(
     current = connection(
         status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.error, consecutive_failures=1
     )
-    watcher, notifier = await watch(
-        store, current, [run(1, ago=60, outcome=RunOutcome.FAILED, error=failure.error)]
-    )
+    # Stored as the engine stores it: the error, and the attention it calls for.
+    failed = run(1, ago=60, outcome=RunOutcome.FAILED, error=failure.error, attention=failure.attention)
+    watcher, notifier = await watch(store, current, [failed])
     await watcher.scan_once()
     assert notifier.alerts == [reason]
+
+
+async def test_the_reconnect_alert_follows_the_stored_attention_not_the_error_text(store: SqliteStore) -> None:
+    # An error that names Dynamics 365 (a record refusal quoted in it, say) on a run that needs Xero.
+    error = "The Dynamics 365 sign-in is fine; Xero's is not."
+    current = connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1)
+    failed = run(
+        1,
+        ago=60,
+        outcome=RunOutcome.FAILED,
+        error=error,
+        attention=AttentionReason.XERO_RECONNECT,
+        failed_provider=Provider.XERO,
+    )
+    watcher, notifier = await watch(store, current, [failed])
+    await watcher.scan_once()
+    assert notifier.alerts == [AttentionReason.XERO_RECONNECT]
+
+
+async def test_a_run_stored_before_attention_was_recorded_raises_no_reconnect(store: SqliteStore) -> None:
+    # Old records load with attention None: no guess from their text.
+    error = "The Dynamics 365 sign-in is no longer valid. Reconnect Dynamics 365 to resume syncing."
+    current = connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1)
+    watcher, notifier = await watch(store, current, [run(1, ago=60, outcome=RunOutcome.FAILED, error=error)])
+    await watcher.scan_once()
+    assert notifier.alerts == []
 
 
 async def test_the_third_failure_in_a_row(store: SqliteStore) -> None:

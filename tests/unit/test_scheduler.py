@@ -20,6 +20,7 @@ from bot.storage.base import Connection, ConnectionStatus, RunOutcome, RunRecord
 from bot.storage.sqlite import SqliteStore
 from bot.sync.plans import get_plan
 from bot.sync.scheduler import Refusal, Scheduler
+from bot.teams.refusals import refusal_sentence
 
 
 class ScriptedRunner:
@@ -184,7 +185,9 @@ async def test_daily_allowance_of_on_demand_runs(store: SqliteStore) -> None:
         await scheduler.stop(grace_seconds=1)
     assert not refused.started
     assert refused.refused_reason == Refusal.DAILY_ALLOWANCE
-    assert "5 on-demand syncs a day" in refused.message
+    saved_connection = await store.get_connection("c1")
+    assert saved_connection is not None
+    assert "5 on-demand syncs a day" in refusal_sentence(refused, saved_connection)
     assert len(runner.calls) == allowance
     assert {t for _, t, _, _ in runner.calls} == {"on_demand"}
     saved = await store.get_connection("c1")
