@@ -24,7 +24,7 @@ from bot.errors import (
     TransientProviderError,
 )
 from bot.storage.base import Connection, ConnectionStatus, RunRecord
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.sync.tables import ALL_TABLES, SECURITY_ROLE_NAME, SOLUTION_FRIENDLY_NAME
 
 MAX_REASON = 300
@@ -191,17 +191,18 @@ def attention_after_run(
     record: RunRecord,
     failure: RunFailure | None,
     day_limit_warning: int,
-) -> list[tuple[AttentionReason, str]]:
+) -> list[tuple[AttentionReason, AttentionDetail]]:
     """What a finished run asks a person to look at. Each condition is reported when it starts, not on
-    every run while it lasts (the third failure in a row, the day budget crossing the warning line)."""
-    reasons: list[tuple[AttentionReason, str]] = []
+    every run while it lasts (the third failure in a row, the day budget crossing the warning line).
+    Reasons and data only: `bot.teams` writes the sentences."""
+    reasons: list[tuple[AttentionReason, AttentionDetail]] = []
     if failure is not None and failure.attention is not None:
-        reasons.append((failure.attention, failure.error))
+        reasons.append((failure.attention, AttentionDetail(error=failure.error)))
     if after.consecutive_failures == REPEATED_FAILURES_AT > before.consecutive_failures:
         reasons.append(
             (
                 AttentionReason.REPEATED_FAILURES,
-                f"The last {REPEATED_FAILURES_AT} runs failed: {record.error}",
+                AttentionDetail(error=record.error, failed_runs=REPEATED_FAILURES_AT),
             )
         )
     remaining, was = record.xero_day_remaining, before.xero_day_remaining
@@ -211,17 +212,12 @@ def attention_after_run(
         and (was is None or was >= day_limit_warning)
         and all(reason is not AttentionReason.XERO_DAILY_LIMIT for reason, _ in reasons)
     ):
-        reasons.append(
-            (
-                AttentionReason.XERO_DAILY_LIMIT,
-                f"Only {remaining} Xero API calls are left today for this organisation.",
-            )
-        )
+        reasons.append((AttentionReason.XERO_DAILY_LIMIT, AttentionDetail(calls_left=remaining)))
     if before.xero_timezone and after.xero_timezone and before.xero_timezone != after.xero_timezone:
         reasons.append(
             (
                 AttentionReason.TIMEZONE_MISMATCH,
-                f"The Xero organisation's timezone changed from {before.xero_timezone} to {after.xero_timezone}.",
+                AttentionDetail(timezone_from=before.xero_timezone, timezone_to=after.xero_timezone),
             )
         )
     return reasons

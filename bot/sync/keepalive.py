@@ -41,7 +41,7 @@ from pydantic import BaseModel, ValidationError
 from bot.config import Settings
 from bot.errors import AuthError, ConcurrencyError, ConnectorError, ProviderError
 from bot.storage.base import Connection, ConnectionStatus, Provider, Store
-from bot.sync.ports import AttentionReason, Clock, Notifier, SystemClock
+from bot.sync.ports import AttentionDetail, AttentionReason, Clock, Notifier, SystemClock
 from bot.sync.xero_auth import XeroTokenSet
 
 log = logging.getLogger(__name__)
@@ -388,7 +388,7 @@ class SignInKeeper:
         record.warned[reason.value] = sign_in
         report.warned.append((connection.id, reason))
         try:
-            await self._notifier.needs_attention(connection, reason, "")
+            await self._notifier.needs_attention(connection, reason, AttentionDetail())
         except Exception:
             # Telling is best effort (the Teams notifier never raises; another notifier might).
             log.warning("could not tell about connection %s (%s)", connection.id, reason.value, exc_info=True)

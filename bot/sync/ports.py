@@ -8,6 +8,7 @@ time the core reads comes from one `Clock` and every wait goes through a `Sleep`
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.storage.base import AttentionReason, Connection, RunRecord, RunStage
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from bot.sync.dataverse import DataverseClient
 
 __all__ = [
+    "AttentionDetail",
     "AttentionReason",
     "Clock",
     "DataverseFactory",
@@ -31,6 +33,20 @@ __all__ = [
 DataverseFactory = Callable[[Connection], "DataverseClient"]
 
 
+@dataclass(frozen=True)
+class AttentionDetail:
+    """What the sync core saw when it asks for attention, as data: `bot.teams` puts it in words.
+
+    `error` is the run's own failure text (already scrubbed of financial values); the other fields are
+    set only for the reasons they belong to."""
+
+    error: str = ""
+    failed_runs: int | None = None  # REPEATED_FAILURES: how many in a row
+    calls_left: int | None = None  # XERO_DAILY_LIMIT: Xero calls left today
+    timezone_from: str = ""  # TIMEZONE_MISMATCH: Xero's zone before and after
+    timezone_to: str = ""
+
+
 @runtime_checkable
 class Notifier(Protocol):
     async def run_started(self, connection: Connection, run: RunRecord) -> None: ...
@@ -39,7 +55,7 @@ class Notifier(Protocol):
 
     async def run_finished(self, connection: Connection, run: RunRecord) -> None: ...
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None: ...
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None: ...
 
 
 class NullNotifier:
@@ -54,5 +70,5 @@ class NullNotifier:
     async def run_finished(self, connection: Connection, run: RunRecord) -> None:
         return None
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None:
         return None

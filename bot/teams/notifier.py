@@ -30,7 +30,8 @@ from bot.storage.base import (
     RunRecord,
     RunStage,
 )
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
+from bot.teams.attention_words import attention_words
 from bot.teams.proactive import ConversationGone, ProactiveSender, describe_error
 from bot.teams.runcards import CardRef, Claim, RunCardBook
 from cards import (
@@ -133,7 +134,9 @@ class TeamsNotifier:
     async def run_finished(self, connection: Connection, run: RunRecord) -> None:
         await self.report_finished(connection, run)
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+    async def needs_attention(
+        self, connection: Connection, reason: AttentionReason, detail: AttentionDetail
+    ) -> None:
         try:
             if self._connections is not None:
                 # A run that ended after a disconnect finds no tokens: that is no reason to ask anyone.
@@ -145,7 +148,10 @@ class TeamsNotifier:
                 return
             card = render_alert_card(
                 AlertCardData(
-                    connection_id=connection.id, connection_name=connection.name, reason=reason, detail=detail
+                    connection_id=connection.id,
+                    connection_name=connection.name,
+                    reason=reason,
+                    detail=attention_words(reason, detail),
                 )
             )
         except Exception:

@@ -40,7 +40,7 @@ from bot.storage.base import Connection, RunRecord, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
 from bot.sync.discovery import DiscoveryClient, Environment
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.sync.records import upsert_connector_record, upsert_settings_record
 from bot.sync.runtime import SyncRuntime, open_sync_runtime
 from bot.sync.tables import CONNECTOR, SYNCED_TABLES, Table
@@ -88,7 +88,7 @@ class RecordingNotifier:
     async def run_finished(self, connection: Connection, run: RunRecord) -> None:
         self._record(Notification("run_finished", connection.id, run))
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None:
         self._record(Notification("needs_attention", connection.id, reason=reason, detail=detail))
 
     def kinds(self) -> list[str]:

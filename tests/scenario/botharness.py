@@ -48,7 +48,7 @@ from bot.solution import build_zip
 from bot.storage.base import Connection, RunRecord, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
-from bot.sync.ports import AttentionReason, Notifier
+from bot.sync.ports import AttentionDetail, AttentionReason, Notifier
 from bot.sync.ratelimit import RateWindow
 from bot.sync.runtime import SyncRuntime
 from bot.sync.scheduler import Scheduler
@@ -109,7 +109,7 @@ class RelayNotifier:
     async def run_finished(self, connection: Connection, run: RunRecord) -> None:
         await self.target.run_finished(connection, run)
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None:
         await self.target.needs_attention(connection, reason, detail)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.base import Connection, ConnectionStatus
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
 from sandbox.xero.seed import DEMO_EMAIL, NZ_TENANT_ID
 from tests.scenario.botharness import ALICE, BotHarness, Chat, Outbound, open_bot
 from tests.scenario.opsharness import connect_in, install_ops, ops
@@ -114,8 +114,14 @@ async def test_the_same_alert_is_not_repeated_at_once(bot: BotHarness) -> None:
     connection = await connect_in(bot, chat)
     mark = bot.connector.mark()
     for _ in range(3):
-        await ops(bot).notifier.needs_attention(connection, AttentionReason.TIMEZONE_MISMATCH, "changed")
-    await ops(bot).notifier.needs_attention(connection, AttentionReason.XERO_DAILY_LIMIT, "low")
+        await ops(bot).notifier.needs_attention(
+            connection,
+            AttentionReason.TIMEZONE_MISMATCH,
+            AttentionDetail(timezone_from="Pacific/Auckland", timezone_to="Australia/Sydney"),
+        )
+    await ops(bot).notifier.needs_attention(
+        connection, AttentionReason.XERO_DAILY_LIMIT, AttentionDetail(calls_left=12)
+    )
     assert len(await alerts(bot, mark)) == 2
 
 
@@ -124,7 +130,9 @@ async def test_every_alert_has_a_fixing_button(bot: BotHarness) -> None:
     connection = await connect_in(bot, chat)
     for reason in AttentionReason:
         mark = bot.connector.mark()
-        await ops(bot).notifier.needs_attention(connection, reason, f"what the sync saw: {reason.value}")
+        await ops(bot).notifier.needs_attention(
+            connection, reason, AttentionDetail(error=f"what the sync saw: {reason.value}")
+        )
         [alert] = await alerts(bot, mark)
         assert f"what the sync saw: {reason.value}" in alert.card_text
         assert alert.actions(), reason
@@ -136,5 +144,7 @@ async def test_no_alert_for_a_connection_that_is_gone(bot: BotHarness) -> None:
     connection = await connect_in(bot, chat)
     await bot.store.delete_connection(connection.id)
     mark = bot.connector.mark()
-    await ops(bot).notifier.needs_attention(connection, AttentionReason.XERO_RECONNECT, "no tokens")
+    await ops(bot).notifier.needs_attention(
+        connection, AttentionReason.XERO_RECONNECT, AttentionDetail(error="no tokens")
+    )
     assert await alerts(bot, mark) == []

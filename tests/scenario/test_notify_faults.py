@@ -15,7 +15,7 @@ from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationR
 from bot.config import Settings
 from bot.storage.base import Connection, ConversationRef, NotifyMode, RunOutcome, RunRecord
 from bot.storage.sqlite import SqliteStore
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.teams.adapter import build_adapter
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.proactive import ProactiveSender, RateWindow
@@ -42,7 +42,7 @@ async def test_teams_failing_never_fails_the_run(bot: BotHarness, caplog: pytest
     bot.connector.fail_next(400, times=1000)
     with caplog.at_level(logging.INFO):
         run = await bot.harness.run(connection.id, "schedule")
-        await ops(bot).notifier.needs_attention(connection, AttentionReason.REPEATED_FAILURES, "x")
+        await ops(bot).notifier.needs_attention(connection, AttentionReason.REPEATED_FAILURES, AttentionDetail(error="x", failed_runs=3))
         assert await ops(bot).sender.drain(10)
     assert run.outcome == RunOutcome.SUCCEEDED
     stored = await bot.harness.connection(connection.id)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.errors import AuthError, PermissionDenied
-from bot.storage.base import Connection, ConnectionStatus, Provider, RunOutcome, RunRecord
+from bot.errors import AuthError, PermissionDenied, StoreError
+from bot.storage.base import (
+    Connection,
+    ConnectionStatus,
+    Provider,
+    RunEvent,
+    RunEventKind,
+    RunOutcome,
+    RunRecord,
+)
 from bot.storage.sqlite import SqliteStore
 from bot.sync.failures import describe
-from bot.sync.ports import AttentionReason
+from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.proactive import ProactiveSender
 from bot.teams.run_watcher import RunWatcher
@@ -45,7 +55,7 @@ class RecordingNotifier(TeamsNotifier):
             self.finished.append(run.id)
         return claim
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: str) -> None:
+    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None:
         self.alerts.append(reason)
 
 
@@ -211,3 +221,104 @@ async def test_disconnected_connections_are_left_alone(store: SqliteStore) -> No
     watcher, notifier = await watch(store, connection(status=ConnectionStatus.DISCONNECTED), [run(1, ago=60)])
     assert await watcher.scan_once() == 0
     assert notifier.finished == []
+
+
+# ---- the run-event feed ----------------------------------------------------------------------------
+
+
+class CountingStore:
+    """The store, counting the calls the feed design is about; `fail_reads` makes feed reads fail."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self._inner = inner
+        self.listed = 0
+        self.reads = 0
+        self.fail_reads = 0
+
+    async def list_connections(self, conversation_key: str | None = None) -> list[Connection]:
+        self.listed += 1
+        return await self._inner.list_connections(conversation_key)
+
+    async def read_run_events(self, after: str = "", limit: int = 100) -> tuple[list[RunEvent], str]:
+        self.reads += 1
+        if self.fail_reads:
+            self.fail_reads -= 1
+            raise StoreError("the store is away")
+        return await self._inner.read_run_events(after, limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def finished_elsewhere(store: SqliteStore, record: RunRecord) -> None:
+    """What a worker's engine leaves: the record, then the event."""
+    await store.save_run(record)
+    await store.append_run_event(record.connection_id, record.id, RunEventKind.FINISHED)
+
+
+async def test_the_watcher_follows_the_feed_without_listing_connections_again(store: SqliteStore) -> None:
+    await store.create_connection(connection())
+    for i in range(2, 30):  # connections with nothing going on cost the watcher nothing after start
+        await store.create_connection(connection(id=f"idle{i}", conversation_key=f"msteams:a:{i}"))
+    counting = CountingStore(store)
+    notifier = RecordingNotifier(store)
+    watcher = RunWatcher(counting, notifier, poll_seconds=0.01, grace_seconds=5, clock=lambda: NOW)  # type: ignore[arg-type]
+    await watcher.start()
+    try:
+        await finished_elsewhere(store, run(1, ago=60))
+        for _ in range(500):
+            if notifier.finished and counting.reads > 20:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await watcher.stop()
+    assert notifier.finished == ["r1"]
+    assert counting.reads > 20
+    assert counting.listed == 1  # the rescan at start, and never again
+
+
+async def test_an_event_within_the_grace_waits_and_the_ones_after_it_too(store: SqliteStore) -> None:
+    now = [NOW]
+    await store.create_connection(connection())
+    notifier = RecordingNotifier(store)
+    watcher = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: now[0])
+    await watcher.start()
+    await watcher.stop()  # the cursor is taken; the test polls by hand
+    await store.save_run(run(1, ago=2, outcome=RunOutcome.RUNNING))
+    await store.append_run_event("c1", "r1", RunEventKind.STARTED)
+    await finished_elsewhere(store, run(2, ago=60))
+    assert await watcher.poll_once() == 0
+    assert notifier.started == notifier.finished == []
+    now[0] = NOW + timedelta(seconds=4)
+    assert await watcher.poll_once() == 2
+    assert (notifier.started, notifier.finished) == (["r1"], ["r2"])
+    assert await watcher.poll_once() == 0
+
+
+async def test_events_before_the_start_are_left_to_the_rescan(store: SqliteStore) -> None:
+    await store.create_connection(connection())
+    await finished_elsewhere(store, run(1, ago=60))
+    notifier = RecordingNotifier(store)
+    watcher = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: NOW)
+    await watcher.start()
+    await watcher.stop()
+    assert await watcher.poll_once() == 0  # before the tail taken at start
+    await finished_elsewhere(store, run(2, ago=30))
+    assert await watcher.poll_once() == 1
+    assert notifier.finished == ["r2"]
+
+
+async def test_a_failed_read_keeps_the_cursor(store: SqliteStore) -> None:
+    await store.create_connection(connection())
+    counting = CountingStore(store)
+    notifier = RecordingNotifier(store)
+    watcher = RunWatcher(counting, notifier, grace_seconds=5, clock=lambda: NOW)  # type: ignore[arg-type]
+    await watcher.start()
+    await watcher.stop()
+    await finished_elsewhere(store, run(1, ago=60))
+    counting.fail_reads = 1
+    with pytest.raises(StoreError):
+        await watcher.poll_once()
+    assert await watcher.poll_once() == 1
+    assert notifier.finished == ["r1"]
+
