@@ -26,6 +26,9 @@ def solution_panel(data: SetupCardData, problem: list[Json]) -> list[Json]:
     if help_.installing:
         return _installing_panel(data, problem)
     upgrade = help_.state == "older"
+    if help_.state in ("current", "newer") and help_.compatible:
+        # Installed and usable: what remains is Dataverse preparing it, or the user's privileges.
+        return [_installed_panel(data), *_privileges(help_), *problem, _actions(data, upgrade=False)]
     items: list[Json] = [_solution_intro(help_)]
     verb = "Upgrade" if upgrade else "Install"
     if help_.can_install:
@@ -56,6 +59,14 @@ def solution_panel(data: SetupCardData, problem: list[Json]) -> list[Json]:
     if help_.appsource_url:
         items.append(text("**From Microsoft AppSource**: open the listing, choose **Get it now** and pick the environment."))
         items.append(action_set([open_url("Open the AppSource listing", help_.appsource_url)]))
+    items += _privileges(help_)
+    items += problem
+    items.append(_actions(data, upgrade=upgrade))
+    return items
+
+
+def _privileges(help_: SolutionHelp) -> list[Json]:
+    items: list[Json] = []
     if help_.missing_privileges:
         shown = help_.missing_privileges[:15]
         more = len(help_.missing_privileges) - len(shown)
@@ -68,7 +79,11 @@ def solution_panel(data: SetupCardData, problem: list[Json]) -> list[Json]:
             )
         )
         items += plain_lines("\n".join(listing), size="Small")
-    items += problem
+    return items
+
+
+def _actions(data: SetupCardData, *, upgrade: bool) -> Json:
+    help_ = data.solution
     actions = [submit("Check again", CardVerb.SOLUTION_CHECK_AGAIN, setup_id=data.setup_id)]
     if upgrade and help_.compatible:
         actions.append(
@@ -81,8 +96,13 @@ def solution_panel(data: SetupCardData, problem: list[Json]) -> list[Json]:
     if data.other_environments:
         # Signed in already: this goes back to the choice of environment, not to a new sign-in.
         actions.append(submit("Choose another environment", CardVerb.DYNAMICS_RETRY, setup_id=data.setup_id))
-    items.append(action_set(actions))
-    return items
+    return action_set(actions)
+
+
+def _installed_panel(data: SetupCardData) -> Json:
+    help_ = data.solution
+    where = _md(help_.env_name) or "the environment"
+    return text(f"**{SOLUTION_FRIENDLY_NAME}** {_md(clip(help_.installed_version, 20))} is installed in {where}.")
 
 
 def _md(value: str) -> str:

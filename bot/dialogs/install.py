@@ -20,7 +20,7 @@ from bot.dialogs.model import SetupState
 from bot.dialogs.session import Session
 from bot.dialogs.solution_step import import_failed, progress_line
 from bot.errors import ConnectorError
-from bot.sync.solution_install import ImportPhase
+from bot.sync.solution_install import ImportPhase, KeysState
 from bot.teams.background import BackgroundTasks
 from bot.teams.turn import Turn
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PREPARING = "Installed; Dynamics 365 is preparing the tables…"
 _NOT_INSTALLING = {"async_operation_id": "", "import_job_id": "", "progress": ""}
 
 
@@ -67,6 +68,13 @@ class InstallFollower:
                 if timed_out:
                     return
 
+    async def _keys_building(self, state: SetupState) -> bool:
+        try:
+            return await self._flow.dynamics.solution.keys(state) is KeysState.BUILDING
+        except ConnectorError as exc:
+            log.info("key status of setup %s unreadable: %s", state.setup_id, type(exc).__name__)
+            return True
+
     async def _step(self, turn: Turn, setup_id: str, timed_out: bool) -> bool:
         """One look at the import. True when there is nothing more to follow."""
         async with self._flow.sessions.open(turn.context) as session:
@@ -82,6 +90,13 @@ class InstallFollower:
                 progress = None
             cleared = state.but(solution=state.solution.model_copy(update=_NOT_INSTALLING))
             if progress is not None and progress.phase is ImportPhase.SUCCEEDED:
+                # Dataverse indexes the new alternate keys after the import; every write of ours needs them.
+                if not timed_out and await self._keys_building(state):
+                    if state.solution.progress != PREPARING:
+                        preparing = state.but(solution=state.solution.model_copy(update={"progress": PREPARING}))
+                        session.save(preparing)
+                        await self._flow.kit.show(turn, preparing)
+                    return False
                 await turn.send_text("✅ Our solution is installed. Checking your privileges…")
                 await self._flow.apply(turn, session, await self._flow.dynamics.check(turn, cleared))
                 return True

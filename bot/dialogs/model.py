@@ -122,6 +122,8 @@ class SolutionView(_Model):
     import_job_id: str = ""
     progress: str = ""
     upgrade_declined: bool = False  # "Continue with version X" chosen
+    keys: str = ""  # bot.sync.solution_install.KeysState once installed ("" before)
+    keys_waiting: tuple[str, ...] = ()  # tables whose alternate keys are not usable yet
 
     @property
     def installing(self) -> bool:

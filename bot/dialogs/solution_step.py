@@ -23,10 +23,12 @@ from bot.sync.solution_install import (
     ImportHandle,
     ImportPhase,
     ImportProgress,
+    KeysState,
     SolutionImport,
     SolutionState,
     SolutionStatus,
     compatible,
+    keys_state,
     missing_import_privileges,
     needed_version,
     solution_status,
@@ -62,12 +64,18 @@ class SolutionStep:
         missing: list[str] = []
         if status.state in (SolutionState.MISSING, SolutionState.OLDER):
             missing = await missing_import_privileges(dv, user_id)
+        keys: KeysState = KeysState.READY
+        waiting: tuple[str, ...] = ()
+        if status.usable:
+            keys, waiting = await keys_state(dv)
         return SolutionView(
+            keys=keys.value,
+            keys_waiting=waiting,
             state=status.state.value,
             installed=status.installed,
             shipped=status.shipped,
             compatible=status.usable,
-            can_install=not missing,
+            can_install=status.state in (SolutionState.MISSING, SolutionState.OLDER) and not missing,
             missing_import=tuple(missing),
             upgrade_declined=previous.upgrade_declined,
         )
@@ -77,10 +85,22 @@ class SolutionStep:
         """Whether the setup must stop at the solution step."""
         if view.state == SolutionState.MISSING.value or not view.compatible:
             return True
+        if view.keys and view.keys != KeysState.READY.value:
+            return True
         return view.state == SolutionState.OLDER.value and not view.upgrade_declined
 
     @staticmethod
     def problem(view: SolutionView, env_name: str) -> str:
+        if view.compatible and view.keys == KeysState.FAILED.value:
+            return (
+                f"Dynamics 365 could not prepare the keys of {', '.join(view.keys_waiting)} in {env_name}. "
+                "An administrator can reactivate them (Power Apps, the table, Keys), then choose Check again."
+            )
+        if view.compatible and view.keys == KeysState.BUILDING.value:
+            return (
+                f"Dynamics 365 is still preparing our tables in {env_name} (indexing their keys). "
+                "This takes a minute or two after an install: choose Check again shortly."
+            )
         if view.state == SolutionState.MISSING.value:
             return f"Our solution isn't installed in {env_name} yet."
         if not view.compatible:
@@ -106,7 +126,7 @@ class SolutionStep:
         try:
             who = await dv.who_am_i()
             view = await self.inspect(dv, who.user_id, state.solution)
-            if not self.blocks(view) and view.state != SolutionState.OLDER.value:
+            if view.state != SolutionState.MISSING.value and view.compatible and view.state != SolutionState.OLDER.value:
                 return state.but(solution=view)  # installed meanwhile (another person, another tab)
             if view.state == SolutionState.NEWER.value:
                 return state.but(solution=view)
@@ -138,6 +158,13 @@ class SolutionStep:
         )
         await self._kit.show(turn, installing)
         return installing
+
+    async def keys(self, state: SetupState) -> KeysState:
+        env = state.dynamics
+        if env is None:
+            return KeysState.FAILED
+        found, _ = await keys_state(self.client(state.tokens_id, env))
+        return found
 
     async def progress(self, state: SetupState) -> ImportProgress:
         env = state.dynamics

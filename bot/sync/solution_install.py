@@ -96,6 +96,37 @@ async def solution_status(dv: DataverseClient, shipped: str) -> SolutionStatus:
     return SolutionStatus(state, shipped, installed, managed)
 
 
+class KeysState(StrEnum):
+    READY = "ready"  # every alternate key's index is Active
+    BUILDING = "building"  # Pending or InProgress: Dataverse builds them with a system job after an import
+    FAILED = "failed"  # an index could not be built: an admin must reactivate the key
+
+
+async def keys_state(dv: DataverseClient) -> tuple[KeysState, tuple[str, ...]]:
+    """Whether our tables' alternate keys can be used yet, and the tables whose keys are not.
+
+    A new alternate key is usable only once its index is Active (EntityKeyMetadata.EntityKeyIndexStatus:
+    Pending, InProgress, Active, Failed; DP:define-alternate-keys-entity). Every write of ours is an upsert
+    by alternate key, so the setup waits for them after an import rather than failing its first Save."""
+    building: list[str] = []
+    failed: list[str] = []
+    for table in ALL_TABLES:
+        if not table.alternate_key:
+            continue
+        body = await dv.get_json(
+            f"EntityDefinitions(LogicalName={odata_string(table.logical_name)})/Keys",
+            {"$select": "LogicalName,EntityKeyIndexStatus"},
+        )
+        statuses = [str(k.get("EntityKeyIndexStatus", "")) for k in body.get("value", []) if isinstance(k, dict)]
+        if any(status == "Failed" for status in statuses):
+            failed.append(table.display_name)
+        elif not statuses or any(status != "Active" for status in statuses):
+            building.append(table.display_name)
+    if failed:
+        return KeysState.FAILED, tuple(failed)
+    return (KeysState.BUILDING, tuple(building)) if building else (KeysState.READY, ())
+
+
 async def missing_import_privileges(dv: DataverseClient, user_id: str) -> list[str]:
     held = await dv.held_privileges(user_id)
     return [name for name in IMPORT_PRIVILEGES if name.lower() not in held]

@@ -72,6 +72,9 @@ def _route(caller: Caller, request: ApiRequest, top_level: bool) -> ApiResponse:
         parameters = load_json(request.body, head)
         run = importer.import_sync if head == "ImportSolution" else importer.import_async
         return run(caller.env, caller.member, parameters, caller.api_base)
+    if head.startswith("EntityDefinitions("):
+        _only(method, "GET")
+        return _entity_keys(caller, head, segments[1:])
     match = _SEGMENT.match(head)
     if match is None:
         raise errors.segment_not_found(head)
@@ -205,3 +208,29 @@ def _batch(caller: Caller, request: ApiRequest) -> ApiResponse:
     if continue_on_error:
         headers["Preference-Applied"] = "odata.continue-on-error"
     return ApiResponse(status, headers, body, writes)
+
+
+_DEFINITION = re.compile(r"^EntityDefinitions\(LogicalName='(?P<name>[a-z0-9_]+)'\)$")
+
+
+def _entity_keys(caller: Caller, head: str, rest: list[str]) -> ApiResponse:
+    """`EntityDefinitions(LogicalName='x')/Keys`: the table's alternate keys with their index status.
+
+    EntityKeyMetadata.EntityKeyIndexStatus is Pending, InProgress, Active or Failed (EntityKeyIndexStatus
+    EnumType, https://learn.microsoft.com/previous-versions/dynamicscrm-2016/developers-guide/mt608118(v=crm.8));
+    a key is usable only once Active. Only the Keys collection of a table is modelled here."""
+    match = _DEFINITION.match(unquote(head))
+    if match is None or rest != ["Keys"]:
+        raise errors.segment_not_found(head if match is None else "/".join(rest) or head)
+    spec = caller.env.specs.get(match.group("name"))
+    if spec is None:
+        raise errors.segment_not_found(head)
+    keys = []
+    if spec.alternate_key:
+        keys.append({
+            "LogicalName": spec.alternate_key_name,
+            "KeyAttributes": list(spec.alternate_key),
+            "EntityKeyIndexStatus": "Active" if caller.env.key_active(spec) else "Pending",
+        })
+    body = {"@odata.context": f"{caller.api_base}/$metadata#EntityDefinitions('{spec.logical_name}')/Keys", "value": keys}
+    return ApiResponse.json(200, body)

@@ -232,3 +232,22 @@ async def test_a_new_alternate_key_is_usable_only_once_its_index_is_active(ms: M
     ms.clock.advance(61)
     late = await ms.dv("PATCH", TEST, by_key, json={"xdc_name": "GST"})
     assert late.status_code == 204, late.text
+
+
+async def test_entity_key_metadata_reports_the_index_status(ms: MsSandboxes) -> None:
+    # EntityKeyMetadata.EntityKeyIndexStatus through `EntityDefinitions(LogicalName='x')/Keys` (Web API
+    # metadata query; EntityKeyIndexStatus EnumType: Pending, InProgress, Active, Failed).
+    ms.dataverse.set_import_timing(key_seconds=60)
+    assert (await _import(ms, TEST, solution_zip())).status_code == 204
+    path = f"EntityDefinitions(LogicalName='{TAX_TYPE.logical_name}')/Keys?$select=LogicalName,EntityKeyIndexStatus"
+
+    pending = await _get(ms, TEST, path)
+    ms.clock.advance(61)
+    active = await _get(ms, TEST, path)
+    missing = await ms.dv("GET", TEST, "EntityDefinitions(LogicalName='xdc_nothing')/Keys")
+
+    assert [(k["LogicalName"], k["EntityKeyIndexStatus"]) for k in pending["value"]] == [
+        (TAX_TYPE.alternate_key_name, "Pending")
+    ]
+    assert [k["EntityKeyIndexStatus"] for k in active["value"]] == ["Active"]
+    assert missing.status_code == 404

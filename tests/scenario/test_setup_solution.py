@@ -214,3 +214,33 @@ async def test_an_import_that_fails_half_way_shows_dataverses_reason(
     assert card.has_action("Install it for me")  # may be tried again
     assert card.has_action("Download the solution zip")
     assert not [s for s in bot.sandboxes.dataverse.rows(TEST_ENV, "solutions") if s["uniquename"] == SOLUTION_UNIQUE_NAME]
+
+
+async def test_the_setup_waits_for_the_new_keys_before_the_settings(bot: BotHarness) -> None:
+    """After an import Dataverse indexes the new alternate keys; every write of ours is an upsert by key,
+    so the setup carries on only once they are Active (EntityKeyIndexStatus), and Save then works."""
+    bot.sandboxes.dataverse.set_import_timing(import_seconds=0.2, key_seconds=1.5)
+    run = await _at_solution_step(bot)
+    await run.card_with_action("Install it for me")
+
+    await run.click("Install it for me")
+
+    await run.card_with("preparing the tables")
+    await run.card_with("Connected to Dynamics 365: Contoso Test", timeout=20)
+    response = await run.save_settings("Harbourside to Test")
+    assert response.status_code < 300
+    await bot.connector.wait_for_text("created; the first sync is running now", timeout=20)
+
+
+async def test_check_again_while_keys_are_being_built_says_so(bot: BotHarness) -> None:
+    bot.sandboxes.dataverse.set_import_timing(key_seconds=2.0)
+    bot.sandboxes.dataverse.install_solution(TEST_ENV)
+    run = await _at_solution_step(bot)
+
+    card = await run.card_with("still preparing our tables")
+    assert card.has_action("Check again")
+    assert not card.has_action("Install it for me")
+
+    await asyncio.sleep(2.1)
+    await run.click("Check again")
+    await run.card_with("Connected to Dynamics 365: Contoso Test")
