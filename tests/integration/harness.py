@@ -36,7 +36,7 @@ from typing import Any
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.solution import build_zip
-from bot.storage.base import Connection, RunRecord, Store
+from bot.storage.base import Connection, RunRecord, RunTrigger, Store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
 from bot.sync.discovery import DiscoveryClient, Environment
@@ -64,7 +64,7 @@ class Notification:
     run: RunRecord | None = None
     stage: str = ""
     reason: AttentionReason | None = None
-    detail: str = ""
+    detail: AttentionDetail | None = None
 
 
 @dataclass
@@ -241,7 +241,7 @@ class Harness:
     # ---- running and reading -------------------------------------------------------------------------
 
     async def run(self, connection_id: str, trigger: str = "schedule", **kw: Any) -> RunRecord:
-        return await self.runtime.engine.run(connection_id, trigger, **kw)
+        return await self.runtime.engine.run(connection_id, RunTrigger(trigger), **kw)
 
     async def connection(self, connection_id: str) -> Connection:
         found = await self.store.get_connection(connection_id)
