@@ -1,7 +1,8 @@
 """`python -m bench [part ...] [--quick]`: run the benchmarks, print their tables, write bench/results.json.
 
 Parts, in the order they run: `turns` (bot turns), `sync` (sync cost), `scale` (10,000 connections),
-`first` (time to first result); numbers 1-4 work too. With no part named, all four run. Running some
+`sizes` (10,000 and 100,000 connections on a Redis Cluster, stand-in runs), `first` (time to first
+result); numbers 1-4 (3b for sizes) work too. With no part named, all of them run. Running some
 parts replaces only their entries in results.json, so one part can be re-measured alone.
 """
 
@@ -27,6 +28,7 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "turns": ("bench.bot_turns", "bot_turns", "1. Bot turns"),
     "sync": ("bench.sync_cost", "sync_cost", "2. Sync cost"),
     "scale": ("bench.scale", "scale", "3. Scale"),
+    "sizes": ("bench.scale_sizes", "scale_sizes", "3b. Scale by size"),
     "first": ("bench.first_result", "time_to_first_result", "4. Time to first result"),
 }
 ALIASES = {
@@ -34,6 +36,7 @@ ALIASES = {
     "2": "sync",
     "3": "scale",
     "4": "first",
+    "3b": "sizes",
     "bot": "turns",
     "turn": "turns",
     "cost": "sync",
@@ -46,7 +49,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("parts", nargs="*", help="turns, sync, scale, first (or 1-4); default: all")
+    parser.add_argument(
+        "parts", nargs="*", help="turns, sync, scale, sizes, first (or 1-4, 3b); default: all"
+    )
     parser.add_argument("--quick", action="store_true", help="shorter runs and fewer repeats (a smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args(argv)

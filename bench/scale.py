@@ -1,7 +1,7 @@
 """Part 3, scale: 10,000 connections on the 10-minute plan, worker processes on one Redis.
 
 What runs is the product: `python -m bot.sync.worker` processes (production scheduling settings: poll
-1 s, lease 120 s; WORKER_CONCURRENCY 32) on a redis-server of our own, against the sandboxes with
+1 s, lease 120 s; the default WORKER_CONCURRENCY, 32) on a redis-server of our own, against the sandboxes with
 latency (Xero 150 ms, Dataverse 100 ms a call). Each connection has its own small Xero organisation and is
 in the steady state a successful run leaves (bench/scale_fleet.py), so its scheduled runs are what most
 runs on a 10-minute plan are: 4 Xero reads, nothing changed, the run's status written to Dynamics.
@@ -18,7 +18,9 @@ kept out of the ramp. Reported: when, and at what rate, the scheduled runs fall 
 30 s late), the most runs it starts in a second, and how long "sync now" waits meanwhile.
 
 Memory per connection: what Redis holds (the due set alone, and everything), what a Scheduler keeps in
-its process after reconciling all connections (tracemalloc), and the workers' resident memory.
+its process after reconciling all connections (tracemalloc; one worker an hour does it, under the fleet's
+reconcile lock), and the workers' resident memory. How the bot and an idle worker grow with the number
+of connections, to 100,000, is part 3b (bench/scale_sizes.py).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench.scale_report import render, targets
 from bench.scale_workers import Monitor, start_workers, stop_workers
 from bot.storage.base import Store
 from bot.sync.scheduler import Scheduler
+from bot.sync.worker import DEFAULT_CONCURRENCY
 from tests.integration.harness import Harness, open_harness
 
 PLAN = "standard"  # the 10-minute plan
@@ -66,9 +69,9 @@ class Setup:
     accounts: int = 10
 
 
-FULL = Setup(10_000, INTERVAL, 180.0, 90.0, 0.5, 4.0, 32)
+FULL = Setup(10_000, INTERVAL, 180.0, 90.0, 0.5, 4.0, DEFAULT_CONCURRENCY)
 # The quick run keeps the plan's rate (16.7 runs a second) with a tenth of the connections.
-QUICK = Setup(1_000, INTERVAL / 10, 30.0, 20.0, 0.5, 4.0, 32)
+QUICK = Setup(1_000, INTERVAL / 10, 30.0, 20.0, 0.5, 4.0, DEFAULT_CONCURRENCY)
 
 
 async def run(quick: bool = False) -> dict[str, Any]:
@@ -165,8 +168,8 @@ async def _scheduler_memory(h: Harness, n: int) -> dict[str, Any]:
 
 
 async def _watcher_scan(h: Harness) -> dict[str, Any]:
-    """One pass of the bot process's RunWatcher (it reports runs that workers executed) over all the
-    connections, before any has run: its cost every `poll_seconds` (3 s by default) in the bot process."""
+    """A full rescan (`RunWatcher.scan_once`) of every connection's runs, before any has run: what the
+    bot's watcher cost every 3 s before it read the run-event feed instead (part 3b measures that)."""
     from bot.teams.run_watcher import RunWatcher
 
     # No run exists yet, so the pass only reads the store and never reaches the notifier.

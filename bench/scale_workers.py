@@ -66,9 +66,11 @@ class Worker:
         }
 
 
-async def start_workers(count: int, env: dict[str, str], tmp: Path, tag: str) -> tuple[list[Worker], float]:
-    """Start `count` workers; return them once each has said it is running, and how long that took
-    (imports, opening the store, and the scheduler's reconciliation of every connection)."""
+async def start_workers(
+    count: int, env: dict[str, str], tmp: Path, tag: str, module: str = "bot.sync.worker"
+) -> tuple[list[Worker], float]:
+    """Start `count` workers (`python -m <module>`); return them once each has said it is running, and
+    how long that took (imports, opening the store)."""
     began = time.monotonic()
     workers: list[Worker] = []
     for i in range(count):
@@ -77,7 +79,7 @@ async def start_workers(count: int, env: dict[str, str], tmp: Path, tag: str) ->
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.sync.worker",
+            module,
             cwd=str(ROOT),
             env={**os.environ, **env, "PYTHONPATH": python_path()},
             stdin=asyncio.subprocess.DEVNULL,

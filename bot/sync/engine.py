@@ -25,10 +25,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot import metrics
+from bot.errors import StoreError
 from bot.storage.base import (
     Connection,
     ConnectionStatus,
     RecordFailure,
+    RunEventKind,
     RunOutcome,
     RunRecord,
     RunStage,
@@ -57,7 +59,7 @@ from bot.sync.mapping import (
     row_key,
     row_values,
 )
-from bot.sync.ports import AttentionReason, Clock, DataverseFactory, Notifier, SystemClock
+from bot.sync.ports import AttentionDetail, AttentionReason, Clock, DataverseFactory, Notifier, SystemClock
 from bot.sync.pull import SYNC_ORDER, high_water, read_xero, skipped_entities
 from bot.sync.records import update_connector_run, upsert_connector_record
 from bot.sync.run_work import INTERRUPTED, MAX_FAILURES_KEPT, RunWork, provider_of
@@ -131,6 +133,7 @@ class SyncEngine:
         record = record.model_copy(update={"full_pass": full})
         await self._close_interrupted(connection_id, now)
         await self._store.save_run(record)
+        await self._announce(record, RunEventKind.STARTED)
         await self._tell("run_started", lambda: self._notifier.run_started(connection, record))
         record = record.model_copy(update={"skipped": skipped_entities(connection)})
         work = RunWork(connection=connection, record=record, xero=self._xero.for_run())
@@ -308,6 +311,7 @@ class SyncEngine:
         await self._write_connector_run(work, after, record, after.next_run_at)
         record = record.model_copy(update={"dataverse_calls": work.dv.calls if work.dv else 0})
         await self._store.save_run(record)
+        await self._announce(record, RunEventKind.FINISHED)
         metrics.run_finished(record.outcome.value, record.trigger, record.started_at, record.finished_at)
         await self._tell("run_finished", lambda: self._notifier.run_finished(after, record))
         await self._attention(before, after, record, failure)
@@ -347,11 +351,19 @@ class SyncEngine:
         """Runs still RUNNING while we hold the lease were cut off (a worker died): say so in history."""
         for run in await self._store.list_runs(connection_id, limit=5):
             if run.outcome == RunOutcome.RUNNING:
-                await self._store.save_run(
-                    run.model_copy(
-                        update={"outcome": RunOutcome.FAILED, "finished_at": now, "error": INTERRUPTED}
-                    )
+                closed = run.model_copy(
+                    update={"outcome": RunOutcome.FAILED, "finished_at": now, "error": INTERRUPTED}
                 )
+                await self._store.save_run(closed)
+                await self._announce(closed, RunEventKind.FINISHED)
+
+    async def _announce(self, record: RunRecord, kind: RunEventKind) -> None:
+        """Append to the run-event feed, which the bot processes read to post the cards of runs they did
+        not execute (`RunWatcher`). Best effort: a lost event costs a card, never the run."""
+        try:
+            await self._store.append_run_event(record.connection_id, record.id, kind)
+        except StoreError:
+            log.warning("could not append the %s event of run %s", kind.value, record.id, exc_info=True)
 
     # ---- telling people --------------------------------------------------------------------------
 
@@ -370,9 +382,9 @@ class SyncEngine:
 
 
 def _bind(
-    method: Callable[[Connection, AttentionReason, str], Awaitable[None]],
+    method: Callable[[Connection, AttentionReason, AttentionDetail], Awaitable[None]],
     connection: Connection,
     reason: AttentionReason,
-    detail: str,
+    detail: AttentionDetail,
 ) -> Callable[[], Awaitable[None]]:
     return lambda: method(connection, reason, detail)

@@ -8,6 +8,12 @@ ended on this process's clock because the store could not be reached to extend i
 process never starts a connection it is still running (the store hands an expired lease back to the
 same owner name).
 
+The due set is kept consistent by whoever changes a connection (setup, resume, reconnect schedule it);
+`reconcile` is the safety net for a process that died in between. It reads every connection, so it is
+not done by every scheduler at start (an idle worker would cost memory and CPU in proportion to the
+connections): the scheduler that takes the store's reconcile lock runs it in the background, and the
+lock's time to live (`reconcile_every_seconds`, an hour) makes that one scheduler in the fleet an hour.
+
 On-demand runs (`request_run`) jump the queue and join a run already under way instead of starting a
 second one: that part is `bot.sync.on_demand.OnDemandRuns`, mixed in here.
 """
@@ -31,7 +37,9 @@ from bot.sync.ports import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Refusal", "RunRequest", "Runner", "Scheduler"]
+__all__ = ["RECONCILE_LOCK", "Refusal", "RunRequest", "Runner", "Scheduler"]
+
+RECONCILE_LOCK = "scheduler:reconcile"
 
 
 class Runner(Protocol):
@@ -63,6 +71,7 @@ class Scheduler(OnDemandRuns):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         start_wait_seconds: float = 5.0,
+        reconcile_every_seconds: float = 3600.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -77,6 +86,9 @@ class Scheduler(OnDemandRuns):
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()  # spreading load, not security
         self._start_wait = start_wait_seconds
+        self._reconcile_every = reconcile_every_seconds
+        self._next_reconcile = 0.0  # on the event loop's clock: at the first poll
+        self._reconcile_task: asyncio.Task[None] | None = None
         self._inflight: dict[str, InFlight] = {}
         self._claim_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -90,14 +102,11 @@ class Scheduler(OnDemandRuns):
         return self._loop_task is not None and not self._loop_task.done()
 
     async def start(self) -> None:
-        """Start claiming. Connections that are active but missing from the due set are scheduled."""
+        """Start claiming. The reconcile (see the module doc) is tried at the first poll, in the background."""
         if self.running:
             return
         self._stopping.clear()
-        try:
-            await self.reconcile()
-        except ConnectorError:
-            log.warning("could not reconcile the due set at start; the loop retries claims", exc_info=True)
+        self._next_reconcile = 0.0
         self._loop_task = asyncio.create_task(self._loop(), name=f"scheduler:{self.owner}")
 
     async def stop(self, grace_seconds: float = 30.0) -> None:
@@ -107,6 +116,10 @@ class Scheduler(OnDemandRuns):
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+            await asyncio.gather(self._reconcile_task, return_exceptions=True)
+            self._reconcile_task = None
         tasks = [f.task for f in self._inflight.values()]
         if not tasks:
             return
@@ -133,6 +146,29 @@ class Scheduler(OnDemandRuns):
             fixed += 1
         return fixed
 
+    async def _maybe_reconcile(self) -> None:
+        """Reconcile in the background if it is time and the fleet's reconcile lock is ours."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_reconcile or (
+            self._reconcile_task is not None and not self._reconcile_task.done()
+        ):
+            return
+        ours = await self._store.acquire_lock(RECONCILE_LOCK, self.owner, self._reconcile_every)
+        self._next_reconcile = now + self._reconcile_every  # after the store answered: else retried next poll
+        if ours:
+            self._reconcile_task = asyncio.create_task(
+                self._reconcile_logged(), name=f"reconcile:{self.owner}"
+            )
+
+    async def _reconcile_logged(self) -> None:
+        try:
+            fixed = await self.reconcile()
+        except ConnectorError:
+            log.warning("could not reconcile the due set; the next holder of the lock retries", exc_info=True)
+            return
+        if fixed:
+            log.warning("reconcile scheduled %d active connection(s) missing from the due set", fixed)
+
     # ---- scheduling ------------------------------------------------------------------------------
 
     def next_due(self, connection: Connection, after: datetime) -> datetime:
@@ -151,6 +187,7 @@ class Scheduler(OnDemandRuns):
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
+                await self._maybe_reconcile()
                 await self._claim_and_start()
             except ConnectorError:
                 log.warning("claiming due runs failed; retrying", exc_info=True)

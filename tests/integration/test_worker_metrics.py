@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import metrics
 from bot.storage.base import RunOutcome
+from bot.sync.worker import DEFAULT_CONCURRENCY
 from bot.sync.worker_http import serve
 from tests.integration.harness import Harness, open_harness
 
@@ -109,7 +110,7 @@ async def test_a_worker_serves_its_run_counters_and_its_lag(h: Harness, tmp_path
     assert body["ready"] is True
     assert body["scheduler"] == "running"
     assert body["schedule_lag_seconds"] >= 2.5
-    assert body["concurrency"] == 8
+    assert body["concurrency"] == DEFAULT_CONCURRENCY  # WORKER_CONCURRENCY unset
     assert missing.status_code == 404
 
 

@@ -165,8 +165,12 @@ async def test_runs_of_a_worker_process_are_reported_by_the_watcher(bot: BotHarn
         bot.store, runtime.xero, runtime.dataverse_factory, NullNotifier(), bot.sandboxes.clock
     )
     mark = bot.connector.mark()
+    tail = await bot.store.run_events_tail()
     run = await worker_engine.run(connection.id, "schedule")
     assert await run_cards(bot, mark) == []
+    # The engine told the feed, which is how the bot's watcher learns of it.
+    events, _ = await bot.store.read_run_events(tail, 10)
+    assert [(e.run_id, e.kind.value) for e in events] == [(run.id, "started"), (run.id, "finished")]
     watcher = ops(bot).watcher
     await bot.wait_until(lambda: _reported(watcher), timeout=5)
     [card] = await run_cards(bot, mark)

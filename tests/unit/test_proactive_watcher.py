@@ -55,7 +55,9 @@ class RecordingNotifier(TeamsNotifier):
             self.finished.append(run.id)
         return claim
 
-    async def needs_attention(self, connection: Connection, reason: AttentionReason, detail: AttentionDetail) -> None:
+    async def needs_attention(
+        self, connection: Connection, reason: AttentionReason, detail: AttentionDetail
+    ) -> None:
         self.alerts.append(reason)
 
 
@@ -162,10 +164,14 @@ async def test_a_run_that_left_the_connection_needing_a_reconnect(
     assert notifier.alerts == [reason]
 
 
-async def test_the_reconnect_alert_follows_the_stored_attention_not_the_error_text(store: SqliteStore) -> None:
+async def test_the_reconnect_alert_follows_the_stored_attention_not_the_error_text(
+    store: SqliteStore,
+) -> None:
     # An error that names Dynamics 365 (a record refusal quoted in it, say) on a run that needs Xero.
     error = "The Dynamics 365 sign-in is fine; Xero's is not."
-    current = connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1)
+    current = connection(
+        status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1
+    )
     failed = run(
         1,
         ago=60,
@@ -182,7 +188,9 @@ async def test_the_reconnect_alert_follows_the_stored_attention_not_the_error_te
 async def test_a_run_stored_before_attention_was_recorded_raises_no_reconnect(store: SqliteStore) -> None:
     # Old records load with attention None: no guess from their text.
     error = "The Dynamics 365 sign-in is no longer valid. Reconnect Dynamics 365 to resume syncing."
-    current = connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1)
+    current = connection(
+        status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=error, consecutive_failures=1
+    )
     watcher, notifier = await watch(store, current, [run(1, ago=60, outcome=RunOutcome.FAILED, error=error)])
     await watcher.scan_once()
     assert notifier.alerts == []
@@ -256,9 +264,9 @@ async def finished_elsewhere(store: SqliteStore, record: RunRecord) -> None:
     await store.append_run_event(record.connection_id, record.id, RunEventKind.FINISHED)
 
 
-async def test_the_watcher_follows_the_feed_without_listing_connections_again(store: SqliteStore) -> None:
+async def test_the_watcher_follows_the_feed_without_listing_connections(store: SqliteStore) -> None:
     await store.create_connection(connection())
-    for i in range(2, 30):  # connections with nothing going on cost the watcher nothing after start
+    for i in range(2, 30):  # connections with nothing going on cost the watcher nothing
         await store.create_connection(connection(id=f"idle{i}", conversation_key=f"msteams:a:{i}"))
     counting = CountingStore(store)
     notifier = RecordingNotifier(store)
@@ -274,7 +282,7 @@ async def test_the_watcher_follows_the_feed_without_listing_connections_again(st
         await watcher.stop()
     assert notifier.finished == ["r1"]
     assert counting.reads > 20
-    assert counting.listed == 1  # the rescan at start, and never again
+    assert counting.listed == 0
 
 
 async def test_an_event_within_the_grace_waits_and_the_ones_after_it_too(store: SqliteStore) -> None:
@@ -282,8 +290,6 @@ async def test_an_event_within_the_grace_waits_and_the_ones_after_it_too(store: 
     await store.create_connection(connection())
     notifier = RecordingNotifier(store)
     watcher = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: now[0])
-    await watcher.start()
-    await watcher.stop()  # the cursor is taken; the test polls by hand
     await store.save_run(run(1, ago=2, outcome=RunOutcome.RUNNING))
     await store.append_run_event("c1", "r1", RunEventKind.STARTED)
     await finished_elsewhere(store, run(2, ago=60))
@@ -295,16 +301,17 @@ async def test_an_event_within_the_grace_waits_and_the_ones_after_it_too(store: 
     assert await watcher.poll_once() == 0
 
 
-async def test_events_before_the_start_are_left_to_the_rescan(store: SqliteStore) -> None:
+async def test_a_restarted_watcher_catches_up_from_the_feed_within_the_lookback(store: SqliteStore) -> None:
     await store.create_connection(connection())
-    await finished_elsewhere(store, run(1, ago=60))
+    await finished_elsewhere(store, run(1, ago=3 * 3600))  # before the lookback
+    await finished_elsewhere(store, run(2, ago=60))  # while no bot was up
     notifier = RecordingNotifier(store)
     watcher = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: NOW)
-    await watcher.start()
-    await watcher.stop()
-    assert await watcher.poll_once() == 0  # before the tail taken at start
-    await finished_elsewhere(store, run(2, ago=30))
     assert await watcher.poll_once() == 1
+    assert notifier.finished == ["r2"]
+    # Another bot process reads the same feed and finds it reported.
+    other = RunWatcher(store, notifier, grace_seconds=5, clock=lambda: NOW)
+    assert await other.poll_once() == 0
     assert notifier.finished == ["r2"]
 
 
@@ -313,12 +320,9 @@ async def test_a_failed_read_keeps_the_cursor(store: SqliteStore) -> None:
     counting = CountingStore(store)
     notifier = RecordingNotifier(store)
     watcher = RunWatcher(counting, notifier, grace_seconds=5, clock=lambda: NOW)  # type: ignore[arg-type]
-    await watcher.start()
-    await watcher.stop()
     await finished_elsewhere(store, run(1, ago=60))
     counting.fail_reads = 1
     with pytest.raises(StoreError):
         await watcher.poll_once()
     assert await watcher.poll_once() == 1
     assert notifier.finished == ["r1"]
-

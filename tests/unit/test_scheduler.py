@@ -385,3 +385,41 @@ async def test_reconcile_schedules_active_connections_missing_from_the_due_set(s
     assert await store.get_due("new") is not None
     assert await store.get_due("paused") is None
     assert await store.get_due("kept") == kept_due
+
+
+class _CountingListings:
+    """The store, counting `list_connections` (what a reconcile costs: every connection, loaded)."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self._inner = inner
+        self.listed = 0
+
+    async def list_connections(self, conversation_key: str | None = None) -> list[Connection]:
+        self.listed += 1
+        return await self._inner.list_connections(conversation_key)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+async def test_only_the_holder_of_the_reconcile_lock_reads_every_connection(store: SqliteStore) -> None:
+    await store.create_connection(connection("lost", next_run_at=None))
+    counting = [_CountingListings(store) for _ in range(3)]
+    schedulers = [
+        make(c, ScriptedRunner(store), owner=f"w{i}")  # type: ignore[arg-type]
+        for i, c in enumerate(counting)
+    ]
+    for scheduler in schedulers:
+        await scheduler.start()
+    try:
+        await eventually(lambda: _has_due(store, "lost"))
+        await asyncio.sleep(0.3)  # several polls each
+    finally:
+        for scheduler in schedulers:
+            await scheduler.stop(grace_seconds=1)
+    # The connection missing from the due set was scheduled, by one of them; the idle ones read nothing.
+    assert sorted(c.listed for c in counting) == [0, 0, 1]
+
+
+async def _has_due(store: SqliteStore, cid: str) -> bool:
+    return await store.get_due(cid) is not None or await store.lease_holder(cid) is not None
