@@ -18,6 +18,7 @@ from bot.dialogs.kit import SetupKit
 from bot.dialogs.model import Done, DynamicsChoice, EnvOption, Mode, Provider, SetupState, StepResult
 from bot.dialogs.oauth_state import Binding
 from bot.dialogs.solution_step import SolutionStep
+from bot.dialogs.wording import privilege_words
 from bot.errors import ConnectorError, OAuthFlowError
 from bot.storage.base import TokenKind
 from bot.sync.dataverse import DataverseClient
@@ -143,7 +144,7 @@ class DynamicsStep:
                 state,
                 Event.BLOCKED,
                 solution=view,
-                missing_privileges=tuple(m.words for m in missing),
+                missing_privileges=tuple(privilege_words(m) for m in missing),
                 problem=f"Your Dynamics 365 user in {env.env_name} lacks {len(missing)} privilege(s) the sync needs.",
             )
         else:
@@ -174,7 +175,7 @@ class DynamicsStep:
         except ConnectorError:
             return await self._kit.fail(turn, state, Provider.DYNAMICS, f"I couldn't check {env_name}.")
         if missing:
-            listing = "; ".join(m.words for m in missing[:10])
+            listing = "; ".join(privilege_words(m) for m in missing[:10])
             return await self._kit.fail(
                 turn,
                 state,

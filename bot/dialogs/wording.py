@@ -1,4 +1,4 @@
-"""The words for a refused sign-in: the page's title and the sentence the page and the chat show.
+"""The words for a refused sign-in (the page's title and the sentence the page and the chat show) and for missing privileges.
 
 Keyed by `SigninFailure`, so a reason without words fails the test that walks the enum, not a person.
 A provider's own `error` code is told in our words too (RFC 6749 section 4.1.2.1,
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from bot.dialogs.failures import SigninFailure, provider_failure
 from bot.dialogs.model import Provider
+from bot.sync.dataverse_privileges import MissingPrivilege
+from bot.sync.tables import Depth
 
 TITLES: dict[SigninFailure, str] = {
     SigninFailure.INVALID_STATE: "This sign-in link isn't valid",
@@ -82,3 +84,20 @@ def provider_error_message(error: str, provider: Provider) -> str:
     if provider_failure(error) is SigninFailure.ACCESS_DENIED:
         return MESSAGES[SigninFailure.ACCESS_DENIED]
     return _PROVIDER_ERRORS.get(error, _GENERAL_ERROR).format(label=provider.label)
+
+
+# How the security role editor names each depth (the words a Dynamics admin knows).
+DEPTH_WORDS: dict[Depth, str] = {
+    Depth.BASIC: "User",
+    Depth.LOCAL: "Business Unit",
+    Depth.DEEP: "Parent: Child Business Units",
+    Depth.GLOBAL: "Organization",
+}
+
+
+def privilege_words(missing: MissingPrivilege) -> str:
+    """`Read on Xero Connector at Organization level (you have User level)`."""
+    text = f"{missing.privilege.words} on {missing.table} at {DEPTH_WORDS[missing.needed]} level"
+    if missing.held is not None:
+        text += f" (you have {DEPTH_WORDS[missing.held]} level)"
+    return text

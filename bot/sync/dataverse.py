@@ -39,7 +39,7 @@ from bot.sync.dataverse_errors import (
     classify,
     worth_a_batch,
 )
-from bot.sync.dataverse_privileges import DEPTH_WORDS, MissingPrivilege, depth_of
+from bot.sync.dataverse_privileges import MissingPrivilege, depth_of
 from bot.sync.dataverse_results import UpsertResult, WhoAmI, batch_result
 from bot.sync.http import RetryPolicy, send_with_retry
 from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES, SOLUTION_UNIQUE_NAME, Depth, Table
@@ -48,7 +48,6 @@ from bot.sync.timezones import windows_to_iana
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEPTH_WORDS",
     "PROVIDER",
     "DataverseClient",
     "MissingPrivilege",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.dialogs.wording import privilege_words
 from bot.errors import AuthError, NotFound, PermissionDenied, TransientProviderError
 from bot.sync.dataverse import DataverseClient
 from bot.sync.discovery import Environment
@@ -105,7 +106,7 @@ async def test_privileges_full_and_missing(dyn: Dyn) -> None:
     # All of them, in the role's order, named by schema name as Dataverse names privileges.
     assert [m.name for m in missing] == list(CONNECTOR_USER_ROLE.privileges)
     assert [m.name for m in missing[:2]] == ["prvCreatexdc_Connector", "prvReadxdc_Connector"]
-    assert missing[1].words == "Read on Xero Connector at Organization level"
+    assert privilege_words(missing[1]) == "Read on Xero Connector at Organization level"
 
     dyn.sandboxes.dataverse.grant_role(PROD, CAROL.upn)
     assert await carol.missing_privileges((await carol.who_am_i()).user_id) == []
