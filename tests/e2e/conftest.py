@@ -58,6 +58,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One rerun for each end-to-end test. The Agents Playground is Microsoft's client, run offline; about
+    once in six channel runs here it dropped a reply of the bot in a thread (its console logged "Saga error:
+    Invalid conversation id ..." while the bot logged the reply as sent). A rerun shows as `R` in the
+    summary; a real fault in the bot fails both tries."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None and item.get_closest_marker("flaky") is None:
+            item.add_marker(pytest.mark.flaky(reruns=1))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
