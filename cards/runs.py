@@ -9,6 +9,7 @@ from pydantic import Field
 from bot.storage.base import Connection, EntityCounts, RecordFailure, RunOutcome, RunRecord
 from cards.base import CardData, clip
 from cards.elements import facts, plain, submit, table, text
+from cards.failure_words import record_failure_words, run_error_words
 from cards.formatting import (
     TRIGGER_WORDS,
     clock_name,
@@ -103,7 +104,7 @@ class RunResultCardData(CardData):
             finished_at=run.finished_at,
             counts=dict(run.counts),
             failures=tuple(run.failures),
-            error=run.error,
+            error=run_error_words(run),
             next_run_at=connection.next_run_at,
             timezone=connection.timezone,
             xero_calls_left=run.xero_day_remaining,
@@ -140,7 +141,7 @@ def _failures(failures: tuple[RecordFailure, ...]) -> list[Json]:
                 "spacing": "Small",
                 "inlines": [
                     {"type": "TextRun", "text": where, "weight": "Bolder", "size": "Small"},
-                    {"type": "TextRun", "text": f": {clip(failure.reason, 300)}", "size": "Small"},
+                    {"type": "TextRun", "text": f": {clip(record_failure_words(failure), 300)}", "size": "Small"},
                 ],
             }
         )
@@ -202,8 +203,9 @@ class HistoryCardData(CardData):
 
 def _history_row(run: RunRecord, timezone: str) -> list[str]:
     outcome = outcome_words(run.outcome)
-    if run.error and run.outcome == RunOutcome.FAILED:
-        outcome += f": {clip(run.error, 80)}"
+    error = run_error_words(run)
+    if error and run.outcome == RunOutcome.FAILED:
+        outcome += f": {clip(error, 80)}"
     return [
         clock_time(run.started_at, timezone),
         outcome,

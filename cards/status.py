@@ -6,11 +6,12 @@ from datetime import datetime
 
 from pydantic import Field
 
-from bot.storage.base import Connection, ConnectionStatus, EntityCounts, RunOutcome, RunRecord
+from bot.storage.base import Connection, ConnectionStatus, EntityCounts, FailureKind, RunOutcome, RunRecord
 from bot.sync.plans import PLANS_BY_ID
 from bot.sync.ports import AttentionReason
 from cards.base import CardData, clip
 from cards.elements import facts, open_url, plain, submit
+from cards.failure_words import run_error_words, run_failure_words
 from cards.formatting import (
     counts_in_words,
     format_both,
@@ -76,14 +77,15 @@ class StatusCardData(CardData):
         # A run that put the connection on hold left its sentence as the reason, and with it (on the run
         # record) which sign-in to redo: the side and the button come from that, never from the words.
         key: str = reason
-        if needs_attention and last_run is not None and last_run.attention and last_run.error == reason:
+        ran = last_run is not None and (last_run.failure_kind or last_run.error) == reason
+        if needs_attention and last_run is not None and last_run.attention and ran:
             key = last_run.attention
         stale = key in RECONNECT_REASONS and not needs_attention
         xero_problem = "" if stale else XERO_PROBLEMS.get(key, "")
         dynamics_problem = "" if stale else DYNAMICS_PROBLEMS.get(key, "")
         if needs_attention and not (xero_problem or dynamics_problem):
             # A reason we have no words for: show it rather than hide it.
-            xero_problem = reason or "needs attention"
+            xero_problem = _reason_words(reason, last_run if ran else None) or "needs attention"
         try:
             outcome = RunOutcome(last_run.outcome if last_run else connection.last_outcome)
         except ValueError:
@@ -102,7 +104,7 @@ class StatusCardData(CardData):
             last_run_at=(last_run.started_at if last_run else connection.last_run_at),
             last_outcome=outcome,
             last_counts=dict(last_run.counts) if last_run else {},
-            last_error=last_run.error if last_run else "",
+            last_error=run_error_words(last_run) if last_run else "",
             next_run_at=connection.next_run_at,
             xero_calls_left=(
                 last_run.xero_day_remaining
@@ -110,6 +112,17 @@ class StatusCardData(CardData):
                 else connection.xero_day_remaining
             ),
         )
+
+
+_KINDS = frozenset(FailureKind)
+
+
+def _reason_words(reason: str, run: RunRecord | None) -> str:
+    """A status reason in words: a run's failure kind worded (with the run's data when it is that run's),
+    anything else (a person's pause reason, an older run's sentence) as it is."""
+    if run is not None and run.failure_kind is not None:
+        return run_error_words(run)
+    return run_failure_words(reason) if reason in _KINDS else reason
 
 
 def _side(name: str, problem: str, missing: str) -> str:

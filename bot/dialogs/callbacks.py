@@ -142,7 +142,7 @@ class OAuthRoutes:
                 await self._tell_chat(exc.binding, exc.reason)
             return _error_page(exc.reason, provider, status=_START_STATUS.get(exc.reason, 400))
         except OAuthFlowError as exc:
-            return _error_page(SigninFailure.of(exc.reason), provider, str(exc), status=502)
+            return _error_page(SigninFailure.of(exc.reason), provider, wording.flow_error_words(exc), status=502)
         response = web.Response(
             status=302,
             headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
@@ -238,8 +238,9 @@ class OAuthRoutes:
                         return pages.done_page(provider.label, account)
                     code = maybe_code
             except OAuthFlowError as exc:
-                session.save(await self._kit.fail(turn, state, provider, str(exc)))
-                return _error_page(SigninFailure.of(exc.reason), provider, str(exc))
+                words = wording.flow_error_words(exc)
+                session.save(await self._kit.fail(turn, state, provider, words))
+                return _error_page(SigninFailure.of(exc.reason), provider, words)
             session.save(waiting)
             await self._kit.show(turn, waiting)
             return pages.code_page(provider.label, code, account)

@@ -182,9 +182,13 @@ def progress_line(progress: ImportProgress) -> str:
     return "Installing…"
 
 
+# What Dataverse stopping an import without a reason is called (bot.sync.solution_install leaves it "").
+STOPPED = "The import was stopped."
+
+
 def import_failed(reason: str) -> str:
     """Dataverse's reason, quoted as data (never markdown), with what to do next."""
-    cleaned = " ".join(reason.split())[:300] or "no reason given"
+    cleaned = " ".join(reason.split())[:300] or STOPPED
     return f"The import didn't complete. Dynamics 365 said: “{cleaned}”. Choose Check again, or install it by hand."
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from bot.dialogs.failures import SigninFailure, provider_failure
 from bot.dialogs.model import Provider
+from bot.errors import OAuthFlowError
 from bot.sync.dataverse_privileges import MissingPrivilege
+from bot.sync.dynamics_auth import DynamicsFlowError, FlowProblem
 from bot.sync.tables import Depth
 
 TITLES: dict[SigninFailure, str] = {
@@ -67,6 +69,29 @@ _PROVIDER_ERRORS = {
     "login_required": "{label} needs you to sign in again. Try again.",
 }
 _GENERAL_ERROR = "{label} couldn't finish the sign-in. Try again; if it keeps happening, tell whoever runs the connector."
+
+
+# The Dynamics sign-in's own problems (`bot.sync.dynamics_auth.DynamicsFlowError.problem`): MSAL's error
+# names a person can act on, and ours.
+FLOW_WORDS: dict[str, str] = {
+    "access_denied": "The sign-in was cancelled, or the permissions were not granted.",
+    "invalid_grant": "The sign-in code expired or was already used. Please start the sign-in again.",
+    "consent_required": "The app needs consent in your organisation before you can sign in.",
+    "interaction_required": "Microsoft needs you to complete an extra step. Please start the sign-in again.",
+    "invalid_client": "The connector's app registration was refused by Microsoft (check its client secret).",
+    "unauthorized_client": "The connector's app registration is not allowed in your organisation.",
+    FlowProblem.UNREACHABLE: "Microsoft sign-in could not be reached. Please try again.",
+    FlowProblem.MISMATCH: "This sign-in link does not match the sign-in that was started.",
+    FlowProblem.NO_ACCOUNT: "Microsoft did not say who signed in.",
+}
+
+
+def flow_error_words(exc: OAuthFlowError) -> str:
+    """What the page and the chat say about a sign-in flow error: the Dynamics sign-in's problems in
+    our words (Entra's description when MSAL named no error we know), the setup's own as raised."""
+    if isinstance(exc, DynamicsFlowError):
+        return FLOW_WORDS.get(exc.problem) or exc.detail or "Microsoft refused the sign-in."
+    return str(exc)
 
 
 def title(reason: SigninFailure, provider: Provider) -> str:

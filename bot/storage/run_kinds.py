@@ -43,3 +43,33 @@ class AttentionReason(StrEnum):
     TIMEZONE_MISMATCH = "timezone_mismatch"
     XERO_DAILY_LIMIT = "xero_daily_limit"  # daily allowance nearly used
     TENANT_DISCONNECTED = "tenant_disconnected"  # Xero 403 AuthenticationUnsuccessful
+
+
+class FailureKind(StrEnum):
+    """What stopped a run, stored with it (`RunRecord.failure_kind`) and as a connection's `status_reason`
+    when the run put the connection on hold. The words are written outside the sync core
+    (`cards.failure_words`); the provider, the scrubbed detail and the code travel beside the kind."""
+
+    SIGN_IN_INVALID = "sign_in_invalid"  # AuthError that needs a reconnect
+    SIGN_IN_REFUSED = "sign_in_refused"  # AuthError worth another try
+    SIGN_IN_REPLACED = "sign_in_replaced"  # refused, but a reconnect replaced the sign-in meanwhile
+    TENANT_DISCONNECTED = "tenant_disconnected"  # Xero: PermissionDenied
+    ACCESS_REFUSED = "access_refused"  # Dynamics: PermissionDenied (the security role)
+    DAILY_LIMIT = "daily_limit"  # Xero's day allowance
+    RATE_LIMITED = "rate_limited"
+    NO_ANSWER = "no_answer"  # TransientProviderError after the retries
+    TENANT_NOT_FOUND = "tenant_not_found"  # Xero: NotFound
+    TABLES_NOT_FOUND = "tables_not_found"  # Dynamics: NotFound (the solution)
+    PROVIDER_ERROR = "provider_error"  # any other ProviderError
+    INTERRUPTED = "interrupted"  # the worker stopped mid-run
+    STORE_DOWN = "store_down"  # StoreError
+    UNEXPECTED = "unexpected"  # a bug: `failure_detail` holds the exception's class name
+    CONNECTION_INACTIVE = "connection_inactive"  # skipped: `failure_detail` holds the status, or "gone"
+
+
+class RecordRefusal(StrEnum):
+    """Why Dataverse refused one record (`RecordFailure.refusal`); the words are in `cards.failure_words`."""
+
+    PRIVILEGE = "privilege"  # 403: a missing privilege
+    CHANGED = "changed"  # 412: the row changed meanwhile
+    REJECTED = "rejected"  # anything else

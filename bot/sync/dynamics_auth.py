@@ -17,6 +17,7 @@ import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,14 +51,36 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
 )
 # Token errors that only a new interactive sign-in can fix.
 RECONNECT_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required", "login_required"})
-_FLOW_ERRORS = {
-    "access_denied": "The sign-in was cancelled, or the permissions were not granted.",
-    "invalid_grant": "The sign-in code expired or was already used. Please start the sign-in again.",
-    "consent_required": "The app needs consent in your organisation before you can sign in.",
-    "interaction_required": "Microsoft needs you to complete an extra step. Please start the sign-in again.",
-    "invalid_client": "The connector's app registration was refused by Microsoft (check its client secret).",
-    "unauthorized_client": "The connector's app registration is not allowed in your organisation.",
-}
+# MSAL's errors that a person can act on: passed on as the flow error's `reason` (bot.dialogs words them).
+FLOW_ERRORS = frozenset(
+    {
+        "access_denied",
+        "invalid_grant",
+        "consent_required",
+        "interaction_required",
+        "invalid_client",
+        "unauthorized_client",
+    }
+)
+
+
+class FlowProblem(StrEnum):
+    """Why the Dynamics sign-in flow stopped, beyond MSAL's own error names (bot.dialogs words it)."""
+
+    UNREACHABLE = "unreachable"  # Microsoft's sign-in did not answer
+    MISMATCH = "mismatch"  # the callback does not belong to the flow that was started
+    NO_ACCOUNT = "no_account"  # Microsoft did not say who signed in
+    REFUSED = "refused"  # another error of MSAL's: `detail` holds Entra's description's first line
+
+
+class DynamicsFlowError(OAuthFlowError):
+    """A Dynamics sign-in that cannot complete: `reason` as for every flow error, plus what went wrong
+    (`problem`: one of MSAL's FLOW_ERRORS or a FlowProblem) and Entra's own description, if any."""
+
+    def __init__(self, reason: str, problem: str, detail: str = "") -> None:
+        super().__init__(reason, problem)
+        self.problem = problem
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -172,9 +195,7 @@ class DynamicsAuth:
         try:
             return await asyncio.to_thread(initiate)
         except requests.RequestException as exc:
-            raise OAuthFlowError(
-                "provider_unavailable", "Microsoft sign-in could not be reached. Please try again."
-            ) from exc
+            raise DynamicsFlowError("provider_unavailable", FlowProblem.UNREACHABLE) from exc
 
     async def complete_flow(
         self, connection_id: str, flow: dict[str, Any], query_params: dict[str, Any]
@@ -193,24 +214,21 @@ class DynamicsAuth:
             except (ValueError, KeyError):
                 # MSAL raises ValueError when the callback does not belong to this flow (state mismatch),
                 # KeyError when the stored flow is not one it made.
-                raise OAuthFlowError(
-                    "invalid_state", "This sign-in link does not match the sign-in that was started."
-                ) from None
+                raise DynamicsFlowError("invalid_state", FlowProblem.MISMATCH) from None
             except requests.RequestException as exc:
-                raise OAuthFlowError(
-                    "provider_unavailable", "Microsoft sign-in could not be reached. Please try again."
-                ) from exc
+                raise DynamicsFlowError("provider_unavailable", FlowProblem.UNREACHABLE) from exc
             if "error" in result:
                 error = str(result["error"])
-                message = _FLOW_ERRORS.get(error) or _describe(result) or "Microsoft refused the sign-in."
                 log.info("dynamics sign-in failed: %s %s", error, _describe(result))
-                raise OAuthFlowError(error if error in _FLOW_ERRORS else "provider_error", message)
+                if error in FLOW_ERRORS:
+                    raise DynamicsFlowError(error, error)
+                raise DynamicsFlowError("provider_error", FlowProblem.REFUSED, _describe(result))
             claims = result.get("id_token_claims") or {}
             account = accounts[0] if accounts else {}
             tenant_id = str(claims.get("tid") or "")
             object_id = str(claims.get("oid") or "")
             if not (tenant_id and object_id and account):
-                raise OAuthFlowError("provider_error", "Microsoft did not say who signed in.")
+                raise DynamicsFlowError("provider_error", FlowProblem.NO_ACCOUNT)
             await self._save(connection_id, cache)
         signed_in = DynamicsAccount(
             tenant_id=tenant_id,

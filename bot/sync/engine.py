@@ -29,6 +29,7 @@ from bot.errors import StoreError
 from bot.storage.base import (
     Connection,
     ConnectionStatus,
+    FailureKind,
     RecordFailure,
     RunEventKind,
     RunOutcome,
@@ -43,7 +44,8 @@ from bot.sync.failures import (
     RunFailure,
     attention_after_run,
     describe,
-    record_reason,
+    record_fields,
+    record_refusal,
     sign_in_replaced,
     unmark,
     xero_sign_in_refused,
@@ -62,7 +64,7 @@ from bot.sync.mapping import (
 from bot.sync.ports import AttentionDetail, AttentionReason, Clock, DataverseFactory, Notifier, SystemClock
 from bot.sync.pull import SYNC_ORDER, high_water, read_xero, skipped_entities
 from bot.sync.records import update_connector_run, upsert_connector_record
-from bot.sync.run_work import INTERRUPTED, MAX_FAILURES_KEPT, RunWork, provider_of
+from bot.sync.run_work import MAX_FAILURES_KEPT, RunWork, provider_of
 from bot.sync.tables import Table
 from bot.sync.xero import XeroClient
 
@@ -121,14 +123,13 @@ class SyncEngine:
         )
         connection = await self._store.get_connection(connection_id)
         if connection is None or connection.status != ConnectionStatus.ACTIVE:
-            why = (
-                "no longer exists"
-                if connection is None
-                else f"is {connection.status.value.replace('_', ' ')}"
-            )
-            return record.model_copy(
-                update={"outcome": RunOutcome.SKIPPED, "finished_at": now, "error": f"The connection {why}."}
-            )
+            update = {
+                "outcome": RunOutcome.SKIPPED,
+                "finished_at": now,
+                "failure_kind": FailureKind.CONNECTION_INACTIVE,
+                "failure_detail": "gone" if connection is None else connection.status.value,
+            }
+            return record.model_copy(update=update)
         full = self.wants_full_pass(connection, now) if full_pass is None else full_pass
         record = record.model_copy(update={"full_pass": full})
         await self._close_interrupted(connection_id, now)
@@ -140,14 +141,15 @@ class SyncEngine:
         try:
             await self._sync(work, full)
         except asyncio.CancelledError:
-            work.failure = RunFailure(INTERRUPTED)
+            work.failure = RunFailure(FailureKind.INTERRUPTED)
             work.interrupted = True
             await asyncio.shield(self._finish(work, full, next_run_at))
             raise
         except Exception as exc:
             work.failure = describe(exc)
             if work.failure.expected:
-                log.warning("run %s of %s failed: %s", record.id, connection_id, work.failure.error)
+                f = work.failure
+                log.warning("run %s of %s failed: %s %s %s", record.id, connection_id, f.kind, f.provider, f.code)
             else:
                 log.exception("run %s of %s failed unexpectedly", record.id, connection_id)
         return await self._finish(work, full, next_run_at)
@@ -203,17 +205,19 @@ class SyncEngine:
         landed = dict(previous)
         written: dict[str, str] = {}
         failed: dict[str, str] = {}
+        refusals: dict[str, str] = {}
         for change, result in zip(changes.changes, results, strict=True):
             if result.ok:
                 landed[change.key] = change.fingerprint
                 written[change.key] = change.kind.value
                 work.tally(entity, change.kind.value)
                 continue
-            reason = record_reason(result.error, result.status, row_values(change.row))
-            failed[change.key] = reason
+            refusal, reason = record_refusal(result.error, result.status, row_values(change.row))
+            failed[change.key], refusals[change.key] = reason, refusal
             work.tally(entity, "failed")
             if len(work.failures) < MAX_FAILURES_KEPT:
-                work.failures.append(RecordFailure(entity=entity.value, key=change.key, reason=reason))
+                failure = RecordFailure(entity=entity.value, key=change.key, reason=reason, refusal=refusal)
+                work.failures.append(failure)
         # Only what really landed: a failed row keeps its old hash, so the next run tries it again.
         await self._store.put_fingerprints(connection_id, entity.value, landed)
         await record_writes(
@@ -224,6 +228,7 @@ class SyncEngine:
             self.clock.now(),
             written=written,
             failed=failed,
+            refusals=refusals,
         )
         return set(failed)
 
@@ -258,10 +263,9 @@ class SyncEngine:
             update={
                 "finished_at": now,
                 "outcome": outcome,
-                "error": failure.error if failure else "",
+                **record_fields(failure),
                 "xero_day_remaining": day_remaining,
                 "failed_provider": provider_of(failure.provider) if failure else None,
-                "attention": failure.attention if failure else None,
             }
         )
         new_status = failure.status if failure else None
@@ -295,7 +299,7 @@ class SyncEngine:
                 update["xero_timezone"] = work.organisation.iana_timezone or c.xero_timezone
             if new_status is not None and c.status == ConnectionStatus.ACTIVE:
                 update["status"] = new_status
-                update["status_reason"] = failure.error if failure else ""
+                update["status_reason"] = failure.kind.value if failure else ""
                 update["next_run_at"] = None
             return c.model_copy(update=update)
 
@@ -303,9 +307,9 @@ class SyncEngine:
         if xero_sign_in_refused(failure, after) and await self._xero_tokens_replaced(work):
             # A reconnect saves its tokens before it reactivates the connection: so reading them after
             # our write sees a reconnect that reactivated before it, and a later one undoes our mark itself.
-            reason, failure = failure.error, sign_in_replaced(failure)
+            reason, failure = failure.kind.value, sign_in_replaced(failure)
             work.failure = failure
-            record = record.model_copy(update={"error": failure.error, "attention": failure.attention})
+            record = record.model_copy(update=record_fields(failure))
             after = await update_connection(self._store, before.id, unmark(reason, next_run_at, now)) or after
         # The Connector row shows the connection as it is now (status, next run) and this run.
         await self._write_connector_run(work, after, record, after.next_run_at)
@@ -352,7 +356,7 @@ class SyncEngine:
         for run in await self._store.list_runs(connection_id, limit=5):
             if run.outcome == RunOutcome.RUNNING:
                 closed = run.model_copy(
-                    update={"outcome": RunOutcome.FAILED, "finished_at": now, "error": INTERRUPTED}
+                    update={"outcome": RunOutcome.FAILED, "finished_at": now, "failure_kind": FailureKind.INTERRUPTED}
                 )
                 await self._store.save_run(closed)
                 await self._announce(closed, RunEventKind.FINISHED)

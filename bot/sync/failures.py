@@ -1,4 +1,4 @@
-"""What a failed run or a refused record tells a person: an actionable sentence, with no values quoted.
+"""What stopped a run or refused a record, as kinds and data (the words: `cards.failure_words`).
 
 Run reports are kept in the store, which must hold no financial data, and they are shown in chat. So
 every message that came from a provider is scrubbed: quoted text that is not one of our own column or
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeGuard
 
@@ -23,9 +23,9 @@ from bot.errors import (
     StoreError,
     TransientProviderError,
 )
-from bot.storage.base import Connection, ConnectionStatus, RunRecord
+from bot.storage.base import Connection, ConnectionStatus, FailureKind, RecordRefusal, RunRecord
 from bot.sync.ports import AttentionDetail, AttentionReason
-from bot.sync.tables import ALL_TABLES, SECURITY_ROLE_NAME, SOLUTION_FRIENDLY_NAME
+from bot.sync.tables import ALL_TABLES
 
 MAX_REASON = 300
 REPEATED_FAILURES_AT = 3
@@ -53,99 +53,82 @@ def scrub(message: str, values: Iterable[str] = ()) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def record_reason(error: str, status: int | None, values: Iterable[str]) -> str:
-    """Why Dataverse refused one record, as shown in the run report."""
-    detail = scrub(error or "no reason given", values)
+def record_refusal(error: str, status: int | None, values: Iterable[str]) -> tuple[RecordRefusal, str]:
+    """Why Dataverse refused one record, and its message scrubbed (worded by `cards.failure_words`)."""
+    detail = scrub(error, values) if error else ""
     if status == 403:
-        return f"Dynamics 365 refused the write (missing privilege): {detail}"
+        return RecordRefusal.PRIVILEGE, detail
     if status == 412:
-        return f"Dataverse refused the write (the row changed meanwhile): {detail}"
-    return f"Dataverse rejected the record: {detail}"
-
-
-def provider_name(provider: str) -> str:
-    return "Xero" if provider == "xero" else "Dynamics 365" if provider else "A provider"
+        return RecordRefusal.CHANGED, detail
+    return RecordRefusal.REJECTED, detail
 
 
 @dataclass(frozen=True)
 class RunFailure:
-    """A run that could not complete: the sentence for the report, and what follows from it."""
+    """A run that could not complete: what stopped it, as data, and what follows from it. The words are
+    written outside the sync core (`cards.failure_words.run_failure_words`)."""
 
-    error: str
+    kind: FailureKind
     attention: AttentionReason | None = None
     status: ConnectionStatus | None = None  # the connection's new status, if it changes
     expected: bool = True  # False: a bug worth a stack trace in the log
     provider: str = ""  # "xero", "dynamics" or "" (not a provider's doing)
+    detail: str = ""  # the provider's message, scrubbed; the exception's class name for UNEXPECTED
+    code: str = ""  # the provider's status or error code, if it gave one
+
+
+def record_fields(failure: RunFailure | None) -> dict[str, object]:
+    """The failure's fields on the run record (cleared when the run did not fail)."""
+    if failure is None:
+        return {"failure_kind": None, "failure_detail": "", "failure_code": "", "attention": None}
+    return {
+        "failure_kind": failure.kind,
+        "failure_detail": failure.detail,
+        "failure_code": failure.code,
+        "attention": failure.attention,
+    }
 
 
 def describe(exc: BaseException) -> RunFailure:
-    """Translate what stopped a run into a sentence a person can act on."""
+    """What stopped a run, as a kind with its data."""
     if isinstance(exc, ProviderError):
-        return _provider_failure(exc)
+        return _translate(exc)
     if isinstance(exc, StoreError):
-        return RunFailure("The connector's own storage did not answer; the next run tries again.")
-    return RunFailure(
-        f"An unexpected error stopped the run ({type(exc).__name__}); the next run tries again.",
-        expected=False,
-    )
-
-
-def _provider_failure(exc: ProviderError) -> RunFailure:
-    failure = _translate(exc)
-    return RunFailure(failure.error, failure.attention, failure.status, failure.expected, exc.provider)
+        return RunFailure(FailureKind.STORE_DOWN)
+    return RunFailure(FailureKind.UNEXPECTED, expected=False, detail=type(exc).__name__)
 
 
 def _translate(exc: ProviderError) -> RunFailure:
-    name = provider_name(exc.provider)
     xero = exc.provider == "xero"
-    detail = scrub(str(exc))
+    detail, code = scrub(str(exc)), str(exc.code or exc.status or "")
+    hold = ConnectionStatus.NEEDS_RECONNECTION
+
+    def failure(
+        kind: FailureKind, attention: AttentionReason | None = None, status: ConnectionStatus | None = None
+    ) -> RunFailure:
+        return RunFailure(kind, attention, status, provider=exc.provider, detail=detail, code=code)
+
     if isinstance(exc, AuthError):
         if exc.reconnect_required:
-            return RunFailure(
-                f"The {name} sign-in is no longer valid (expired, revoked or missing a permission). "
-                f"Reconnect {name} to resume syncing.",
-                AttentionReason.XERO_RECONNECT if xero else AttentionReason.DYNAMICS_RECONNECT,
-                ConnectionStatus.NEEDS_RECONNECTION,
-            )
-        return RunFailure(
-            f"{name} refused our sign-in ({exc.code or exc.status or 'unauthorised'}); the next run tries "
-            f"again. If this repeats, reconnect {name}."
-        )
+            reason = AttentionReason.XERO_RECONNECT if xero else AttentionReason.DYNAMICS_RECONNECT
+            return failure(FailureKind.SIGN_IN_INVALID, reason, hold)
+        return failure(FailureKind.SIGN_IN_REFUSED)
     if isinstance(exc, PermissionDenied):
         if xero:
-            return RunFailure(
-                "Xero says this organisation is no longer connected to the app (it was disconnected, "
-                "deleted or its subscription ended). Reconnect Xero and choose the organisation again.",
-                AttentionReason.TENANT_DISCONNECTED,
-                ConnectionStatus.NEEDS_RECONNECTION,
-            )
-        return RunFailure(
-            f"Dynamics 365 refused access: give the connecting user the '{SECURITY_ROLE_NAME}' security "
-            f"role, then run the sync again. ({detail})"
-        )
+            return failure(FailureKind.TENANT_DISCONNECTED, AttentionReason.TENANT_DISCONNECTED, hold)
+        return failure(FailureKind.ACCESS_REFUSED)
     if isinstance(exc, RateLimited):
         if xero and exc.problem == "day":
-            return RunFailure(
-                "Xero's daily API allowance for this organisation is (nearly) used up; syncing resumes "
-                "when it resets.",
-                AttentionReason.XERO_DAILY_LIMIT,
-            )
-        return RunFailure(f"{name} is limiting how fast we may call it; the next run tries again.")
+            return failure(FailureKind.DAILY_LIMIT, AttentionReason.XERO_DAILY_LIMIT)
+        return failure(FailureKind.RATE_LIMITED)
     if isinstance(exc, TransientProviderError):
-        what = exc.status or exc.code or "no answer"
-        return RunFailure(f"{name} did not answer after several tries ({what}); the next run tries again.")
+        code = str(exc.status or exc.code or "")  # the HTTP status first: "did not answer (503)"
+        return failure(FailureKind.NO_ANSWER)
     if isinstance(exc, NotFound):
         if xero:
-            return RunFailure(
-                "Xero could not find this organisation. Reconnect Xero and choose the organisation again.",
-                AttentionReason.TENANT_DISCONNECTED,
-                ConnectionStatus.NEEDS_RECONNECTION,
-            )
-        return RunFailure(
-            f"Dynamics 365 could not find the connector's tables: is the '{SOLUTION_FRIENDLY_NAME}' "
-            f"solution installed in this environment? ({detail})"
-        )
-    return RunFailure(f"{name} answered with an error: {detail}")
+            return failure(FailureKind.TENANT_NOT_FOUND, AttentionReason.TENANT_DISCONNECTED, hold)
+        return failure(FailureKind.TABLES_NOT_FOUND)
+    return failure(FailureKind.PROVIDER_ERROR)
 
 
 def xero_sign_in_refused(failure: RunFailure | None, after: Connection) -> TypeGuard[RunFailure]:
@@ -154,18 +137,14 @@ def xero_sign_in_refused(failure: RunFailure | None, after: Connection) -> TypeG
         failure is not None
         and failure.attention is AttentionReason.XERO_RECONNECT
         and after.status is ConnectionStatus.NEEDS_RECONNECTION
-        and after.status_reason == failure.error
+        and after.status_reason == failure.kind
     )
 
 
 def sign_in_replaced(failure: RunFailure) -> RunFailure:
     """The run's sign-in was refused, but the connection got new tokens while it ran (a reconnect): the
     refusal is about a sign-in that is gone, so nobody is asked to reconnect again."""
-    return RunFailure(
-        f"{provider_name(failure.provider)} refused the sign-in this run started with, but it was replaced "
-        "while the run went on (reconnected); the next run uses the new one.",
-        provider=failure.provider,
-    )
+    return RunFailure(FailureKind.SIGN_IN_REPLACED, provider=failure.provider, code=failure.code)
 
 
 def unmark(reason: str, next_run: datetime | None, now: datetime) -> Callable[[Connection], Connection]:
@@ -197,12 +176,12 @@ def attention_after_run(
     Reasons and data only: `bot.teams` writes the sentences."""
     reasons: list[tuple[AttentionReason, AttentionDetail]] = []
     if failure is not None and failure.attention is not None:
-        reasons.append((failure.attention, AttentionDetail(error=failure.error)))
+        reasons.append((failure.attention, record_detail(record)))
     if after.consecutive_failures == REPEATED_FAILURES_AT > before.consecutive_failures:
         reasons.append(
             (
                 AttentionReason.REPEATED_FAILURES,
-                AttentionDetail(error=record.error, failed_runs=REPEATED_FAILURES_AT),
+                replace(record_detail(record), failed_runs=REPEATED_FAILURES_AT),
             )
         )
     remaining, was = record.xero_day_remaining, before.xero_day_remaining
@@ -221,3 +200,15 @@ def attention_after_run(
             )
         )
     return reasons
+
+
+def record_detail(record: RunRecord) -> AttentionDetail:
+    """A stored run's failure as the alert carries it; a run stored before the kinds existed by its text."""
+    if record.failure_kind is None:
+        return AttentionDetail(error=record.error)
+    return AttentionDetail(
+        failure_kind=record.failure_kind,
+        provider=record.failed_provider or "",
+        detail=record.failure_detail,
+        code=record.failure_code,
+    )

@@ -3,10 +3,11 @@
 One JSON document per connection and entity in the store's `DocumentStore`, keyed by Xero's id:
 
     {"written": {"<xero id>": ["<run id>", "<UTC ISO time>", "created|updated|deactivated"]},
-     "failed":  {"<xero id>": ["<run id>", "<UTC ISO time>", "<scrubbed reason>"]}}
+     "failed":  {"<xero id>": ["<run id>", "<UTC ISO time>", "<scrubbed reason>", "<RecordRefusal>"]}}
 
 No names, codes or amounts: Xero's ids, run ids, times, and failure reasons already scrubbed of the
-row's values (`bot.sync.failures.record_reason`). A later good write clears a failure.
+row's values (`bot.sync.failures.record_refusal`); entries written before the refusal was kept have
+three items, their reason the whole sentence. A later good write clears a failure.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ _PREFIX = "xdc-ledger"
 class Mark:
     run_id: str
     at: datetime
-    detail: str  # the kind of write, or the failure's reason
+    detail: str  # the kind of write, or the failure's reason (scrubbed)
+    refusal: str = ""  # a failure's RecordRefusal ("" for writes, and failures noted before it was kept)
 
 
 @dataclass
@@ -46,15 +48,18 @@ def _marks(raw: Any) -> dict[str, Mark]:
         return out
     for key, value in raw.items():
         try:
-            run_id, at, detail = value
-            out[str(key)] = Mark(str(run_id), datetime.fromisoformat(str(at)), str(detail))
+            run_id, at, detail, *refusal = value
+            kept = str(refusal[0]) if refusal else ""
+            out[str(key)] = Mark(str(run_id), datetime.fromisoformat(str(at)), str(detail), kept)
         except (TypeError, ValueError):
             continue  # an unreadable entry is as good as none
     return out
 
 
 def _dump(marks: dict[str, Mark]) -> dict[str, list[str]]:
-    return {key: [m.run_id, m.at.isoformat(), m.detail] for key, m in marks.items()}
+    return {
+        key: [m.run_id, m.at.isoformat(), m.detail, *([m.refusal] if m.refusal else [])] for key, m in marks.items()
+    }
 
 
 async def load_ledger(store: DocumentStore, connection_id: str, entity: str) -> Ledger:
@@ -73,8 +78,10 @@ async def record_writes(
     *,
     written: dict[str, str],
     failed: dict[str, str],
+    refusals: dict[str, str] | None = None,
 ) -> None:
-    """Note what one run wrote (key -> kind) and what failed (key -> reason). Best effort: a run whose
+    """Note what one run wrote (key -> kind) and what failed (key -> scrubbed reason; `refusals`: key ->
+    its RecordRefusal). Best effort: a run whose
     ledger could not be saved still succeeded; `sync why` then knows less."""
     if not written and not failed:
         return
@@ -84,7 +91,7 @@ async def record_writes(
             ledger.written[key] = Mark(run_id, at, kind)
             ledger.failed.pop(key, None)
         for key, reason in failed.items():
-            ledger.failed[key] = Mark(run_id, at, reason)
+            ledger.failed[key] = Mark(run_id, at, reason, (refusals or {}).get(key, ""))
         value = {"written": _dump(ledger.written), "failed": _dump(ledger.failed)}
         # One run per connection at a time (the scheduler's lease): no concurrent writer to lose to.
         await store.write_document(_key(connection_id, entity), value, None)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bot.storage.base import AttentionReason, Connection, RunRecord, RunStage
+from bot.storage.base import AttentionReason, Connection, FailureKind, RunRecord, RunStage
 from bot.sync.clock import Clock, Sleep, SystemClock, asyncio_sleep
 
 if TYPE_CHECKING:
@@ -37,10 +37,14 @@ DataverseFactory = Callable[[Connection], "DataverseClient"]
 class AttentionDetail:
     """What the sync core saw when it asks for attention, as data: `bot.teams` puts it in words.
 
-    `error` is the run's own failure text (already scrubbed of financial values); the other fields are
+    The failure travels as its kind and data (`error`: the words of a run stored before kinds); the other fields are
     set only for the reasons they belong to."""
 
-    error: str = ""
+    error: str = ""  # the failure's words, for a run stored before `failure_kind` existed
+    failure_kind: FailureKind | None = None  # what stopped the run, with its provider, detail and code
+    provider: str = ""
+    detail: str = ""
+    code: str = ""
     failed_runs: int | None = None  # REPEATED_FAILURES: how many in a row
     calls_left: int | None = None  # XERO_DAILY_LIMIT: Xero calls left today
     timezone_from: str = ""  # TIMEZONE_MISMATCH: Xero's zone before and after

@@ -37,7 +37,13 @@ def _cut(table: Table, column: str, value: str) -> str:
 def outcome_detail(run: RunRecord) -> str:
     """One line for the Connector row: what the run did, or why it failed."""
     if run.outcome == RunOutcome.FAILED:
-        return run.error or "The run failed."
+        # Compact, not a sentence (the words are the chat's, `cards.failure_words`): `failed: <kind>
+        # [<provider>, <code>]: <scrubbed detail>`; a run stored before the kinds existed keeps its text.
+        if run.failure_kind is None:
+            return run.error or "failed"
+        where = ", ".join(part for part in (run.failed_provider or "", run.failure_code) if part)
+        text = f"failed: {run.failure_kind.value}" + (f" [{where}]" if where else "")
+        return text + (f": {run.failure_detail}" if run.failure_detail else "")
     changed = sum(c.changed for c in run.counts.values())
     failed = sum(c.failed for c in run.counts.values())
     text = f"{changed} change(s) written"

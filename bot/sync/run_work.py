@@ -13,7 +13,6 @@ from bot.sync.xero import XeroClient
 from bot.sync.xero_models import Organisation
 
 MAX_FAILURES_KEPT = 50
-INTERRUPTED = "The run was interrupted before it finished (its worker stopped); the next run picks it up."
 
 
 @dataclass

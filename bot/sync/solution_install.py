@@ -196,7 +196,7 @@ class SolutionImport:
             if status == _SUCCEEDED:
                 return ImportProgress(ImportPhase.SUCCEEDED, 100.0)
             reason = str(job.get("friendlymessage") or job.get("message") or "").strip()
-            return ImportProgress(ImportPhase.FAILED, reason=reason[:500] or "The import was stopped.")
+            return ImportProgress(ImportPhase.FAILED, reason=reason[:500])  # "": stopped, no reason given
         percent = await self._percent(handle)
         return ImportProgress(ImportPhase.RUNNING if status == _IN_PROGRESS else ImportPhase.WAITING, percent)
 

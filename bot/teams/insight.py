@@ -27,6 +27,7 @@ from bot.teams.proactive import ProactiveSender
 from bot.teams.runcards import card_ref
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, render_message_card
+from cards.failure_words import record_refusal_words, refusal_of
 from cards.formatting import format_both
 from cards.insight import (
     SINGULAR,
@@ -235,7 +236,7 @@ class Insight:
                 label=candidate.label,
                 facts=tuple(facts),
                 sentences=tuple(sentences),
-                failure=why.failure.detail if why.failure else "",
+                failure=record_refusal_words(refusal_of(why.failure.refusal), why.failure.detail) if why.failure else "",
                 advice=ADVICE if why.failure else "",
             )
         )

@@ -37,6 +37,7 @@ from bot.errors import ConnectorError
 from bot.storage.base import (
     Connection,
     ConnectionStatus,
+    FailureKind,
     RunEvent,
     RunEventKind,
     RunOutcome,
@@ -233,13 +234,16 @@ class RunWatcher:
         (`attention_after_run`) applied to the connection as it was before the run, pieced together."""
         failed = run.outcome == RunOutcome.FAILED
         failure: RunFailure | None = None
-        if (
-            failed
-            and newest
-            and connection.status == ConnectionStatus.NEEDS_RECONNECTION
-            and connection.status_reason == run.error
-        ):
-            failure = RunFailure(run.error, attention=run.attention, provider=run.failed_provider or "")
+        # What the run left as the connection's reason: its failure kind (a run stored before kinds: its text).
+        left = run.failure_kind or run.error
+        on_hold = connection.status == ConnectionStatus.NEEDS_RECONNECTION
+        if failed and newest and on_hold and left == connection.status_reason:
+            # The alert's words come from the run record (`attention_after_run`); the failure gives the reason.
+            failure = RunFailure(
+                run.failure_kind or FailureKind.PROVIDER_ERROR,
+                attention=run.attention,
+                provider=run.failed_provider or "",
+            )
         before = connection.model_copy(
             update={
                 # Only the newest run's effect on the count is known; older ones changed nothing we can see.

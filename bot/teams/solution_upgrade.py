@@ -174,7 +174,7 @@ class SolutionUpgrades:
                     )
                     return
                 if progress.phase is ImportPhase.FAILED:
-                    reason = md_escape(" ".join(progress.reason.split())[:300])
+                    reason = md_escape(" ".join(progress.reason.split())[:300] or "The import was stopped.")
                     await self._say(
                         connection, f"⚠️ The upgrade in {env} didn't complete. Dynamics 365 said: “{reason}”."
                     )

@@ -24,6 +24,7 @@ from bot.sync.tables import (
     RunOutcomeChoice,
 )
 from bot.sync.xero_models import TaxComponent
+from cards.failure_words import run_error_words
 from sandbox.xero.seed import DEMO_EMAIL, NZ_TENANT_ID
 from tests.integration.harness import Harness, open_harness, synced_writes, xero_api_calls
 
@@ -246,7 +247,7 @@ async def test_a_disconnected_tenant_needs_attention_and_stops_the_schedule(h: H
     h.xero.disconnect(DEMO_EMAIL, NZ_TENANT_ID)
     run = await h.run(connection.id)
     assert run.outcome == RunOutcome.FAILED
-    assert "Reconnect Xero" in run.error
+    assert "Reconnect Xero" in run_error_words(run)
     assert AttentionReason.TENANT_DISCONNECTED in h.notifier.attention()
     # The stored record says it as types too (the watcher and the cards read these, not the words).
     stored = await h.store.get_run(run.id)
@@ -277,7 +278,7 @@ async def test_three_failures_in_a_row_need_attention_once(h: Harness) -> None:
     for _ in range(4):
         run = await h.run(connection.id)
         assert run.outcome == RunOutcome.FAILED
-        assert run.error.startswith("Xero answered with an error")
+        assert run_error_words(run).startswith("Xero answered with an error")
     assert h.notifier.attention().count(AttentionReason.REPEATED_FAILURES) == 1
     assert (await h.connection(connection.id)).consecutive_failures == 4
     assert (await h.run(connection.id)).outcome == RunOutcome.SUCCEEDED

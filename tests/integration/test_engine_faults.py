@@ -11,6 +11,7 @@ import pytest
 
 from bot.storage.base import RunOutcome
 from bot.sync.tables import BRANDING_THEME, CHART_OF_ACCOUNTS, TAX_TYPE
+from cards.failure_words import record_failure_words
 from sandbox.xero.seed import NZ_TENANT_ID
 from tests.integration.harness import Harness, open_harness, synced_writes, xero_api_calls
 
@@ -121,7 +122,7 @@ async def test_a_record_dataverse_rejects_fails_alone_and_is_retried(h: Harness)
     assert run.counts["accounts"].created == len(h.xero.accounts(NZ_TENANT_ID))
     [failure] = run.failures
     assert (failure.entity, failure.key) == ("branding_themes", bad)
-    assert failure.reason.startswith("Dataverse rejected the record: ")
+    assert record_failure_words(failure).startswith("Dataverse rejected the record: ")
     # The reason says what Dataverse said, without the record's values.
     assert "Oversized" not in failure.reason
     assert str(2**31 + 5) not in failure.reason

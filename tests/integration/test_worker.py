@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.base import RunOutcome, RunRecord
-from bot.sync.engine import INTERRUPTED
+from bot.storage.base import FailureKind, RunOutcome, RunRecord
 from bot.sync.tables import CHART_OF_ACCOUNTS
 from sandbox.xero.seed import AU_TENANT_ID, NZ_TENANT_ID, UK_TENANT_ID
 from tests.integration.harness import Harness, open_harness
@@ -175,7 +174,7 @@ async def test_a_worker_killed_mid_run_leaves_the_run_to_another(h: Harness, tmp
     runs = await h.store.list_runs(connection.id, limit=5)
     assert [r.outcome for r in runs] == [RunOutcome.SUCCEEDED, RunOutcome.FAILED]
     assert runs[1].id == killed.id
-    assert runs[1].error == INTERRUPTED
+    assert runs[1].failure_kind is FailureKind.INTERRUPTED
     assert runs[0].counts["accounts"].created == len(h.xero.accounts(NZ_TENANT_ID))
     rows = await h.rows(CHART_OF_ACCOUNTS, connection, ["xdc_xeroaccountid"])
     keys = [r["xdc_xeroaccountid"] for r in rows]

@@ -25,6 +25,7 @@ from bot.sync.engine import SyncEngine
 from bot.sync.ports import AttentionReason
 from bot.sync.xero_auth import XeroTokenSet
 from bot.sync.xero_tokens import XeroTokenProvider
+from cards.failure_words import run_error_words
 from sandbox.xero.seed import DEMO_EMAIL, NZ_TENANT_ID
 from tests.integration.harness import Harness, open_harness
 
@@ -182,7 +183,7 @@ async def test_a_reconnect_between_the_refusal_and_the_end_of_the_run_is_not_und
 
     assert store.reconnected, "the run never tried to mark the connection: the test proves nothing"
     assert run.outcome == RunOutcome.FAILED
-    assert "Reconnect Xero" not in run.error, run.error
+    assert "Reconnect Xero" not in run_error_words(run), run.failure_kind
     after = await h.connection(connection.id)
     assert after.status is ConnectionStatus.ACTIVE, after.status_reason
     assert after.next_run_at == next_run  # scheduled as if nothing had been marked

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bot.sync.failures import record_reason, scrub
+from bot.sync.failures import record_refusal, scrub
 from bot.sync.mapping import (
     account_row,
     branding_theme_row,
@@ -27,6 +27,7 @@ from bot.sync.tables import (
     RecordState,
 )
 from bot.sync.xero_models import Account, BrandingTheme, TaxComponent, TaxRate
+from cards.failure_words import record_refusal_words
 
 CONNECTOR = "6a0c1f38-3a55-4c7f-8d7c-0f5f5b0c1a11"
 BIND = "xdc_ConnectorId@odata.bind"  # the lookup's schema name: navigation properties are case-sensitive
@@ -192,7 +193,7 @@ def test_error_reasons_quote_no_values() -> None:
         "The length of the 'xdc_name' attribute exceeded; value 'Secret Sales Ledger' "
         "for code 4711 (Secret Sales Ledger) is invalid"
     )
-    reason = record_reason(message, 400, row_values(row))
+    reason = record_refusal_words(*record_refusal(message, 400, row_values(row)))
     assert reason.startswith("Dataverse rejected the record: ")
     assert "'xdc_name'" in reason  # our own column names stay: they say what to fix
     assert "Secret" not in reason

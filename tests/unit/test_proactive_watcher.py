@@ -155,10 +155,10 @@ async def test_a_run_that_left_the_connection_needing_a_reconnect(
     failure = describe(error)
     assert failure.attention is reason  # what the engine itself would have raised
     current = connection(
-        status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.error, consecutive_failures=1
+        status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.kind, consecutive_failures=1
     )
     # Stored as the engine stores it: the error, and the attention it calls for.
-    failed = run(1, ago=60, outcome=RunOutcome.FAILED, error=failure.error, attention=failure.attention)
+    failed = run(1, ago=60, outcome=RunOutcome.FAILED, failure_kind=failure.kind, attention=failure.attention)
     watcher, notifier = await watch(store, current, [failed])
     await watcher.scan_once()
     assert notifier.alerts == [reason]

@@ -67,10 +67,10 @@ def test_the_status_card_offers_the_sign_in_the_run_asked_for(
     failure = describe(error)
     assert failure.status is ConnectionStatus.NEEDS_RECONNECTION
     # The connection and the run as the engine leaves them (bot.sync.engine._finish).
-    connection = make_connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.error)
+    connection = make_connection(status=ConnectionStatus.NEEDS_RECONNECTION, status_reason=failure.kind)
     run = make_run(
         outcome=RunOutcome.FAILED,
-        error=failure.error,
+        failure_kind=failure.kind,
         attention=failure.attention,
         failed_provider=Provider(failure.provider),
     )
