@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -76,21 +77,28 @@ _STATUS_REFUSALS = {
 
 
 class OnDemandRuns:
-    """Mixed into `Scheduler`, which provides the state below and the claim itself (`_claim_locked`)."""
+    """The Scheduler's answer to a person. It shares the scheduler's in-flight map, claim lock and wake-up
+    event (passed in, not copied), and `claim` asks the scheduler's loop to claim at once, under the lock,
+    when it is running in this process."""
 
-    _store: Store
-    _clock: Clock
-    _start_wait: float
-    _inflight: dict[str, InFlight]
-    _claim_lock: asyncio.Lock
-    _wake: asyncio.Event
-
-    @property
-    def running(self) -> bool:
-        raise NotImplementedError
-
-    async def _claim_locked(self) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        inflight: Mapping[str, InFlight],
+        claim_lock: asyncio.Lock,
+        wake: asyncio.Event,
+        claim: Callable[[], Awaitable[None]],
+        start_wait: float,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._inflight = inflight
+        self._claim_lock = claim_lock
+        self._wake = wake
+        self._claim = claim
+        self._start_wait = start_wait
 
     async def request_run(self, connection_id: str, *, requested_by: str = "") -> RunRequest:
         """Start a run now, or join the one under way. Refused when paused or over the daily allowance."""
@@ -102,8 +110,7 @@ class OnDemandRuns:
             if answer is not None:
                 return answer
             await self._store.schedule(connection_id, now, on_demand=True)
-            if self.running:
-                await self._claim_locked()
+            await self._claim()
         self._wake.set()
         used = await self._store.get_connection(connection_id)
         allowance = plan_of(used).on_demand_per_day if used else 0

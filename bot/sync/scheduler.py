@@ -15,7 +15,7 @@ connections): the scheduler that takes the store's reconcile lock runs it in the
 lock's time to live (`reconcile_every_seconds`, an hour) makes that one scheduler in the fleet an hour.
 
 On-demand runs (`request_run`) jump the queue and join a run already under way instead of starting a
-second one: that part is `bot.sync.on_demand.OnDemandRuns`, mixed in here.
+second one: that part is `bot.sync.on_demand.OnDemandRuns`, which the scheduler owns.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Runner(Protocol):
     ) -> RunRecord: ...
 
 
-class Scheduler(OnDemandRuns):
+class Scheduler:
     """Runs due connections. One per process; any number of processes may share a store."""
 
     def __init__(
@@ -85,13 +85,21 @@ class Scheduler(OnDemandRuns):
         self._jitter = max(0.0, jitter)
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()  # spreading load, not security
-        self._start_wait = start_wait_seconds
         self._reconcile_every = reconcile_every_seconds
         self._next_reconcile = 0.0  # on the event loop's clock: at the first poll
         self._reconcile_task: asyncio.Task[None] | None = None
         self._inflight: dict[str, InFlight] = {}
         self._claim_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._on_demand = OnDemandRuns(
+            store,
+            self._clock,
+            inflight=self._inflight,
+            claim_lock=self._claim_lock,
+            wake=self._wake,
+            claim=self._claim_if_running,
+            start_wait=start_wait_seconds,
+        )
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -100,6 +108,18 @@ class Scheduler(OnDemandRuns):
     @property
     def running(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
+
+    async def request_run(self, connection_id: str, *, requested_by: str = "") -> RunRequest:
+        """"sync now": see bot.sync.on_demand."""
+        return await self._on_demand.request_run(connection_id, requested_by=requested_by)
+
+    async def find_running(self, connection_id: str) -> RunRecord | None:
+        return await self._on_demand.find_running(connection_id)
+
+    async def _claim_if_running(self) -> None:
+        """Called by an on-demand request, under the claim lock: claim now rather than at the next poll."""
+        if self.running:
+            await self._claim_locked()
 
     async def start(self) -> None:
         """Start claiming. The reconcile (see the module doc) is tried at the first poll, in the background."""
