@@ -92,7 +92,7 @@ async def run(quick: bool = False) -> dict[str, Any]:
             }
             parked = time.time() + PARKED
             before = redis_used_memory(redis.url)
-            await _schedule(h.store, dict.fromkeys(fleet.ids, parked))
+            await schedule_dues(h.store, dict.fromkeys(fleet.ids, parked))
             memory["due_set_bytes_per_connection"] = (
                 redis_used_memory(redis.url) - before
             ) / setup.connections
@@ -135,7 +135,7 @@ def _worker_env(h: Harness, setup: Setup) -> dict[str, str]:
     return env
 
 
-async def _schedule(store: Store, dues: dict[str, float], *, on_demand: bool = False) -> None:
+async def schedule_dues(store: Store, dues: dict[str, float], *, on_demand: bool = False) -> None:
     """Write due times, earliest first, 50 at a time (RedisStore's pool holds 100 connections)."""
     items = sorted(dues.items(), key=lambda kv: kv[1])
     for start in range(0, len(items), 50):
@@ -199,14 +199,14 @@ async def _phase_a(
     monitor = Monitor(h, pids)
     t0 = time.time() + 2.0
     dues = {cid: t0 + i / rate for i, cid in enumerate(order)}
-    await _schedule(h.store, dues)
+    await schedule_dues(h.store, dues)
     end = t0 + setup.observe
     await monitor.watch(workers, until=lambda _started: time.time() > end + 3, give_up_at=end + 3)
     exits = await stop_workers(workers)
     watched = {cid: due for cid, due in dues.items() if due < end}
     later = {cid: due for cid, due in dues.items() if due >= end}
-    runs = await _runs(h.store, watched, since=t0 - 1)
-    early = await _runs(h.store, later, since=t0 - 1)
+    runs = await runs_since(h.store, watched, since=t0 - 1)
+    early = await runs_since(h.store, later, since=t0 - 1)
     started = [r for r in runs.values() if r["count"] >= 1]
     delays = [r["delay"] for r in started]
     return {
@@ -236,7 +236,7 @@ async def _phase_a(
     }
 
 
-async def _runs(store: Store, dues: dict[str, float], since: float) -> dict[str, dict[str, Any]]:
+async def runs_since(store: Store, dues: dict[str, float], since: float) -> dict[str, dict[str, Any]]:
     """Each connection's runs since `since`: how many, outcomes, the first one's start delay and length."""
     out: dict[str, dict[str, Any]] = {}
     items = list(dues.items())
@@ -306,7 +306,7 @@ async def _phase_b(
     monitor = Monitor(h, pids)
     t0 = time.time() + 2.0
     dues = {cid: t0 + off for cid, off in zip(pool[:n], _ramp(n, r0, r1, window), strict=True)}
-    await _schedule(h.store, dues)
+    await schedule_dues(h.store, dues)
     asks: dict[str, float] = {}
 
     async def sync_now() -> None:
@@ -321,8 +321,8 @@ async def _phase_b(
     await monitor.watch(workers, until=lambda _started: time.time() > end, give_up_at=end)
     await asker
     exits = await stop_workers(workers)
-    runs = await _runs(h.store, dues, since=t0 - 1)
-    on_demand = await _runs(h.store, asks, since=t0 - 1)
+    runs = await runs_since(h.store, dues, since=t0 - 1)
+    on_demand = await runs_since(h.store, asks, since=t0 - 1)
     bins = monitor.timeline(dues, runs, bin_seconds=max(5.0, window / 12), t0=t0)
     first_late = next((b for b in bins if b["late"] > 0 or b["not_started"] > 0), None)
     behind = next((b for b in bins if b["delay_p50"] > BEHIND or b["not_started"] > 0), None)

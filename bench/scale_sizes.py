@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Child, log, mib, percentile, process_cpu_seconds, process_memory, table
+from bench.scale import runs_since, schedule_dues
 from bench.scale_workers import Worker, start_workers, stop_workers
 from bot.storage.base import Connection, Store
 from bot.sync.scheduler import RECONCILE_LOCK
@@ -136,14 +137,6 @@ async def _fill(store: Store, n: int) -> list[str]:
     return ids
 
 
-async def _schedule(store: Store, dues: dict[str, float]) -> None:
-    items = sorted(dues.items(), key=lambda kv: kv[1])
-    for start in range(0, len(items), 40):
-        await asyncio.gather(
-            *(store.schedule(cid, datetime.fromtimestamp(d, UTC)) for cid, d in items[start : start + 40])
-        )
-
-
 async def _size(h: Harness, cluster: LocalCluster, n: int, setup: Setup, tmp: Path) -> dict[str, Any]:
     env = _env(h)
     before = _cluster_memory(cluster)
@@ -217,7 +210,7 @@ async def _phase(
     workers, ready = await start_workers(k, env, tmp, tag, STANDIN)
     t0 = time.time() + 2.0
     dues = {cid: t0 + i / rate for i, cid in enumerate(ids)}
-    await _schedule(h.store, dues)
+    await schedule_dues(h.store, dues)
     # Until the last run due is 30 s late: a run not started by then missed its budget (skipped).
     end = max(dues.values()) + START_BUDGET
     bot_cpu = process_cpu_seconds(bot.proc.pid)
@@ -232,8 +225,8 @@ async def _phase(
     redis_used = sum(process_cpu_seconds(p.pid) for p in cluster.procs) - redis_cpu
     await stop_workers(workers)
     # What did not run by the end goes back to the parking lot, out of the next phase's way.
-    runs = await _runs(h.store, dues, since=t0 - 1)
-    await _schedule(h.store, {c: time.time() + PARKED for c, r in runs.items() if r["count"] == 0})
+    runs = await runs_since(h.store, dues, since=t0 - 1)
+    await schedule_dues(h.store, {c: time.time() + PARKED for c, r in runs.items() if r["count"] == 0})
     started = [r for r in runs.values() if r["count"] >= 1]
     delays = [r["delay"] for r in started]
     n_started = len(started)
@@ -254,23 +247,6 @@ async def _phase(
         "worker_peak_rss_mib": max(w.summary()["peak_rss_mib"] for w in workers),
         "errors_logged": sum(w.summary()["errors_logged"] for w in workers),
     }
-
-
-async def _runs(store: Store, dues: dict[str, float], since: float) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    items = list(dues.items())
-    for start in range(0, len(items), 40):
-        chunk = items[start : start + 40]
-        found = await asyncio.gather(*(store.list_runs(cid, limit=5) for cid, _ in chunk))
-        for (cid, due), records in zip(chunk, found, strict=True):
-            mine = sorted(
-                (r for r in records if r.started_at.timestamp() >= since), key=lambda r: r.started_at
-            )
-            out[cid] = {
-                "count": len(mine),
-                "delay": mine[0].started_at.timestamp() - due if mine else math.nan,
-            }
-    return out
 
 
 def _within(small: float, large: float, floor: float = 0.0) -> bool:

@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 WHO_CAN_INSTALL = "a System Administrator or System Customizer of that environment"
 
 
-@functools.cache
 def shipped_zip() -> bytes:
-    """The managed zip this build ships (built once per process from bot.sync.tables)."""
+    """The managed zip this build ships (bot.solution caches the build)."""
     return build_zip(managed=True)
 
 

@@ -29,7 +29,6 @@ from bot.sync.dataverse_batch import (
     entity_id,
     guid,
     key_segment,
-    odata_string,
     without_key,
 )
 from bot.sync.dataverse_errors import (
@@ -42,7 +41,7 @@ from bot.sync.dataverse_errors import (
 from bot.sync.dataverse_privileges import MissingPrivilege, depth_of
 from bot.sync.dataverse_results import UpsertResult, WhoAmI, batch_result
 from bot.sync.http import RetryPolicy, send_with_retry
-from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES, SOLUTION_UNIQUE_NAME, Depth, Table
+from bot.sync.tables import REQUIRED_ROLE_PRIVILEGES, Depth, Table
 from bot.sync.timezones import windows_to_iana
 
 log = logging.getLogger(__name__)
@@ -190,18 +189,6 @@ class DataverseClient:
             user_id=str(body["UserId"]),
             business_unit_id=str(body["BusinessUnitId"]),
             organization_id=str(body["OrganizationId"]),
-        )
-
-    async def solution_installed(self, unique_name: str = SOLUTION_UNIQUE_NAME) -> bool:
-        body = await self._get_json(
-            self._url("solutions"),
-            {
-                "$select": "solutionid,uniquename,version",
-                "$filter": f"uniquename eq {odata_string(unique_name)}",
-            },
-        )
-        return any(
-            str(row.get("uniquename", "")).lower() == unique_name.lower() for row in body.get("value", [])
         )
 
     async def held_privileges(self, user_id: str) -> dict[str, Depth]:

@@ -7,8 +7,6 @@ downloads is exactly what "Install it for me" imports.
 
 from __future__ import annotations
 
-import functools
-
 from aiohttp import web
 
 from bot.solution import build_zip, solution_version, zip_filename
@@ -16,8 +14,8 @@ from bot.solution import build_zip, solution_version, zip_filename
 SOLUTION_PATH = "/solution"
 
 
-@functools.cache
 def _package(name: str) -> bytes | None:
+    """The zip of that name, if it is one of this version's two (bot.solution caches the build)."""
     version = solution_version()
     for managed in (True, False):
         if name == zip_filename(managed=managed, version=version):

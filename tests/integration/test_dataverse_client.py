@@ -9,8 +9,10 @@ import pytest
 
 from bot.dialogs.wording import privilege_words
 from bot.errors import AuthError, NotFound, PermissionDenied, TransientProviderError
+from bot.solution import build_zip, solution_version
 from bot.sync.dataverse import DataverseClient
 from bot.sync.discovery import Environment
+from bot.sync.solution_install import SolutionState, solution_status
 from bot.sync.tables import CHART_OF_ACCOUNTS, CONNECTOR, CONNECTOR_USER_ROLE, TAX_TYPE
 from sandbox.dataverse import ENVIRONMENTS
 from sandbox.entra import ALICE, CAROL
@@ -89,11 +91,13 @@ async def test_solution_installed_or_not(dyn: Dyn) -> None:
     await dyn.sign_in(ALICE.upn)
     prod = dyn.client(await _env(dyn, PROD))
     test = dyn.client(await _env(dyn, TEST))
+    shipped = solution_version()
 
-    assert await prod.solution_installed() is True
-    assert await test.solution_installed() is False
-    dyn.sandboxes.dataverse.install_solution(TEST)
-    assert await test.solution_installed() is True
+    assert (await solution_status(prod, shipped)).state is SolutionState.CURRENT
+    assert (await solution_status(test, shipped)).state is SolutionState.MISSING
+    dyn.sandboxes.dataverse.install_solution(TEST, build_zip(managed=True, version="0.9.0.0"))
+    older = await solution_status(test, shipped)
+    assert (older.state, older.installed) == (SolutionState.OLDER, "0.9.0.0")
 
 
 async def test_privileges_full_and_missing(dyn: Dyn) -> None:
