@@ -81,7 +81,7 @@ sandbox: $(STAMP)
 
 ## A separate sync worker: it needs REDIS_URL (the shared store), and refuses the embedded SQLite store.
 worker: $(STAMP)
-	$(PY) -m bot.sync.worker
+	$(PY) -m bot.worker
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -1,6 +1,6 @@
 """Part 3, scale: 10,000 connections on the 10-minute plan, worker processes on one Redis.
 
-What runs is the product: `python -m bot.sync.worker` processes (production scheduling settings: poll
+What runs is the product: `python -m bot.worker` processes (production scheduling settings: poll
 1 s, lease 120 s; the default WORKER_CONCURRENCY, 32) on a redis-server of our own, against the sandboxes with
 latency (Xero 150 ms, Dataverse 100 ms a call). Each connection has its own small Xero organisation and is
 in the steady state a successful run leaves (bench/scale_fleet.py), so its scheduled runs are what most

@@ -1,6 +1,6 @@
 """Worker processes for the scale benchmark, and what the bench watches while they run.
 
-The workers are the product's own entry point, `python -m bot.sync.worker`, started with the environment
+The workers are the product's own entry point, `python -m bot.worker`, started with the environment
 the harness gives a worker subprocess. Progress is read where it cannot be faked: a run's first call is
 GET Organisation, so the Xero sandbox's request log counts the runs started; the store's run records
 say when each run started and how it ended (read after the workers stop).
@@ -67,7 +67,7 @@ class Worker:
 
 
 async def start_workers(
-    count: int, env: dict[str, str], tmp: Path, tag: str, module: str = "bot.sync.worker"
+    count: int, env: dict[str, str], tmp: Path, tag: str, module: str = "bot.worker"
 ) -> tuple[list[Worker], float]:
     """Start `count` workers (`python -m <module>`); return them once each has said it is running, and
     how long that took (imports, opening the store)."""

@@ -1,7 +1,7 @@
 """The measured side of the sync-cost benchmark, in a process of its own (see bench.sync_cost).
 
 Started with the environment a worker gets (`Harness.settings_env()`), it builds the store and the sync
-runtime exactly as `python -m bot.sync.worker` does, then answers JSON requests on stdin:
+runtime exactly as `python -m bot.worker` does, then answers JSON requests on stdin:
 
     {"op": "run", "connection_id": ..., "trace": false}     one SyncEngine run
     {"op": "naive", "connection_id": ..., "concurrency": 50, "trace": false}
@@ -28,6 +28,7 @@ from bot.config import load_settings
 from bot.storage.factory import open_store
 from bot.sync.ports import NullNotifier
 from bot.sync.runtime import SyncRuntime, open_sync_runtime
+from cards.failure_words import connector_outcome_words
 
 T = TypeVar("T")
 
@@ -52,7 +53,9 @@ async def main() -> None:
     settings = load_settings()
     store = await open_store(settings)
     try:
-        async with open_sync_runtime(settings, store, NullNotifier()) as runtime:
+        async with open_sync_runtime(
+            settings, store, NullNotifier(), outcome_words=connector_outcome_words
+        ) as runtime:
             await serve_child(
                 {"run": lambda **kw: run(runtime, **kw), "naive": lambda **kw: naive(runtime, **kw)}
             )

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)
     run_lease_seconds: float = Field(default=120.0, gt=1)
     # Prometheus metrics (bot.metrics): GET /metrics on the bot's port; a worker (python -m
-    # bot.sync.worker) serves /metrics and /readyz on WORKER_METRICS_PORT when set (0: no listener),
+    # bot.worker) serves /metrics and /readyz on WORKER_METRICS_PORT when set (0: no listener),
     # on WORKER_METRICS_HOST (loopback unless opened up for a scraper on another machine).
     metrics_enabled: bool = True
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)

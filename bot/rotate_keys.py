@@ -53,9 +53,7 @@ async def rotate(settings: Settings) -> int:
     store = await open_store(settings)
     try:
         locks = {
-            kind: ConnectionLock(
-                store, prefix, provider=provider, busy=f"the {provider} token lock stayed busy"
-            )
+            kind: ConnectionLock(store, prefix, provider=provider)
             for kind, (prefix, provider) in _LOCKS.items()
         }
 

@@ -24,6 +24,7 @@ from bot.storage.base import TokenKind
 from bot.sync.dataverse import DataverseClient
 from bot.sync.dynamics_auth import DynamicsAccount
 from bot.teams.turn import Turn
+from cards.failure_words import error_words
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class DynamicsStep:
                 state,
                 Event.BLOCKED,
                 missing_privileges=(),
-                problem=f"I couldn't check {env.env_name} just now ({exc}). Choose Check again in a moment.",
+                problem=f"I couldn't check {env.env_name} just now ({error_words(exc)}). Choose Check again in a moment.",
             )
             await self._kit.show(turn, checking)
             return checking

@@ -36,6 +36,7 @@ from bot.sync.plans import get_plan
 from bot.teams.escape import md_outside
 from bot.teams.state import StoreStorage
 from bot.teams.turn import Turn, card_activity
+from cards.failure_words import error_words
 from cards.submits import (
     DynamicsPickEnvSubmit,
     SettingsSubmit,
@@ -339,7 +340,7 @@ class SetupFlow:
             return
         except ConnectorError as exc:
             log.warning("setup %s: creating the connection failed: %s", state.setup_id, type(exc).__name__)
-            failed = ValidationFailed(f"Dynamics 365 didn't accept the connection's records ({exc}). Choose Save to try again.")
+            failed = ValidationFailed(f"Dynamics 365 didn't accept the connection's records ({error_words(exc)}). Choose Save to try again.")
             await self.settings.redisplay(turn, state, raw, failed)
             return
         done = state.but(connection_name=connection.name)

@@ -103,7 +103,7 @@ def guard() -> Iterator[None]:
     try:
         yield
     except REDIS_ERRORS as exc:
-        raise StoreError(f"Redis store failed: {type(exc).__name__}: {exc}") from exc
+        raise StoreError(f"Redis {type(exc).__name__}: {exc}") from exc  # worded by cards.failure_words
 
 
 class RedisBase:

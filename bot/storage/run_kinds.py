@@ -73,3 +73,4 @@ class RecordRefusal(StrEnum):
     PRIVILEGE = "privilege"  # 403: a missing privilege
     CHANGED = "changed"  # 412: the row changed meanwhile
     REJECTED = "rejected"  # anything else
+    NOT_RUN = "not_run"  # never run: its $batch answer had no part for it

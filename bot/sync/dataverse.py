@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bot.errors import AuthError, ProviderError
+from bot.errors import AuthError, Problem, ProviderError
 from bot.sync.dataverse_batch import (
     BatchRequest,
     decode_batch,
@@ -75,6 +75,12 @@ def _takes_force_refresh(token: Callable[..., Awaitable[str]]) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == "force_refresh" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _where(method: str, url: str) -> str:
+    """`GET xdc_accounts`: the method and the resource asked for, without keys or query (for the log)."""
+    resource = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1].split("(", 1)[0]
+    return f"{method} {resource}"
 
 
 class DataverseClient:
@@ -146,10 +152,9 @@ class DataverseClient:
         if hint.isdigit():
             self.dop_hint = int(hint)
         if response.status_code not in ok:
+            # A success we did not ask for (a 204 where the body was wanted): not something we can read.
             raise ProviderError(
-                f"Dataverse answered {response.status_code} to {method}",
-                provider=PROVIDER,
-                status=response.status_code,
+                Problem.BAD_RESPONSE, provider=PROVIDER, status=response.status_code, where=method
             )
         return response
 
@@ -158,9 +163,9 @@ class DataverseClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise ProviderError("Dataverse answered something unreadable", provider=PROVIDER) from exc
+            raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=_where("GET", url)) from exc
         if not isinstance(body, dict):
-            raise ProviderError("Dataverse answered something unreadable", provider=PROVIDER)
+            raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=_where("GET", url))
         return body
 
     def _url(self, path: str) -> str:
@@ -178,7 +183,7 @@ class DataverseClient:
         try:
             answer = response.json()
         except ValueError as exc:
-            raise ProviderError("Dataverse answered something unreadable", provider=PROVIDER) from exc
+            raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=_where("POST", path)) from exc
         return answer if isinstance(answer, dict) else {}
 
     # -- setup checks --------------------------------------------------------------------------------
@@ -297,9 +302,7 @@ class DataverseClient:
         # A proxy that drops the preference still answers 204; a GUID-form header is then good enough.
         row_id = row_id or entity_id(response.headers)
         if row_id is None:
-            raise ProviderError(
-                f"Dataverse did not return the id of the {table.logical_name} row it wrote", provider=PROVIDER
-            )
+            raise ProviderError(Problem.NO_ROW_ID, provider=PROVIDER, where=table.logical_name)
         return row_id
 
     async def upsert_many(
@@ -372,7 +375,9 @@ class DataverseClient:
         try:
             answers = decode_batch(response.headers.get("content-type", ""), response.content)
         except ValueError as exc:
-            raise ProviderError("Dataverse answered a $batch unreadably", provider=PROVIDER) from exc
+            raise ProviderError(
+                Problem.BAD_RESPONSE, provider=PROVIDER, where="$batch", detail=str(exc)[:200]
+            ) from exc
         return [
             batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)
         ]

@@ -47,28 +47,12 @@ def classify(response: httpx.Response) -> ProviderError | None:
         body = None
     message, code = error_message(body, response.text)
     if status == 401:
-        return AuthError(
-            "Dynamics 365 no longer accepts this connection's sign-in" + (f": {message}" if message else ""),
-            reconnect_required=True,
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
+        return AuthError(code, reconnect_required=True, provider=PROVIDER, status=status, detail=message)
     if status == 403:
         # PrivilegeDenied names the missing privilege: worth showing to the person who can grant it.
-        return PermissionDenied(
-            "Dynamics 365 denied access" + (f": {message}" if message else ""),
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
+        return PermissionDenied(code, provider=PROVIDER, status=status, detail=message)
     if status == 412:
-        return PreconditionFailed(
-            "Dynamics 365 refused a conditional write" + (f": {message}" if message else ""),
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
+        return PreconditionFailed(code, provider=PROVIDER, status=status, detail=message)
     error = error_for_status(response, provider=PROVIDER, detail=message, code=code)
     if isinstance(error, RateLimited):
         error.problem = _THROTTLE_PROBLEMS.get(code.lower(), error.problem)
@@ -83,7 +67,7 @@ _UNSUPPORTED_WORDS = ("not supported", "is not enabled", "does not support", "un
 def bulk_unsupported(exc: ProviderError) -> bool:
     if exc.status in _UNSUPPORTED_STATUSES:
         return True
-    text = str(exc).lower()
+    text = exc.detail.lower()
     return exc.status == 400 and any(word in text for word in _UNSUPPORTED_WORDS)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.errors import Problem
 from bot.sync.dataverse_batch import BatchResponse, entity_id
 from bot.sync.dataverse_errors import error_message
 
@@ -31,7 +32,7 @@ class UpsertResult:
 
 def batch_result(key: dict[str, str], answer: BatchResponse | None) -> UpsertResult:
     if answer is None:
-        return UpsertResult(key=key, ok=False, error="Dataverse did not run this operation")
+        return UpsertResult(key=key, ok=False, code=Problem.NOT_RUN)
     if answer.ok:
         return UpsertResult(key=key, ok=True, row_id=entity_id(answer.headers), status=answer.status)
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bot.config import Settings
-from bot.errors import ProviderError
+from bot.errors import Problem, ProviderError
 from bot.sync.dataverse import ODATA_HEADERS, PROVIDER, classify
 from bot.sync.http import RetryPolicy, send_with_retry
 
@@ -74,7 +74,9 @@ class Environment:
 
 
 class DiscoveryClient:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, *, retry: RetryPolicy | None = None
+    ) -> None:
         self._url = f"{settings.dataverse_discovery_url}{INSTANCES_PATH}"
         self._http = http
         self._retry = retry or RetryPolicy()
@@ -92,7 +94,7 @@ class DiscoveryClient:
             items = response.json()["value"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderError(
-                "Global Discovery answered something unreadable", provider=PROVIDER, status=200
+                Problem.BAD_RESPONSE, provider=PROVIDER, status=200, where="Global Discovery"
             ) from exc
         environments = [Environment.from_instance(item) for item in items if isinstance(item, dict)]
         # The filter is the service's job, but a disabled environment must never be offered.

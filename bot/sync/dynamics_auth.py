@@ -26,7 +26,7 @@ import requests
 
 from bot.config import Settings
 from bot.crypto import TokenCipher
-from bot.errors import AuthError, OAuthFlowError, TransientProviderError
+from bot.errors import AuthError, OAuthFlowError, Problem, TransientProviderError
 from bot.storage.base import Store, TokenKind
 from bot.sync.locks import DYNAMICS_TOKENS_LOCK, ConnectionLock
 
@@ -139,7 +139,6 @@ class DynamicsAuth:
             store,
             DYNAMICS_TOKENS_LOCK,
             provider=PROVIDER,
-            busy="another process is still refreshing this connection's Dynamics sign-in",
             ttl=lock_ttl,
             wait=lock_wait,
         )
@@ -242,7 +241,9 @@ class DynamicsAuth:
 
     # -- tokens --------------------------------------------------------------------------------------
 
-    async def access_token(self, connection_id: str, resource_url: str, *, force_refresh: bool = False) -> str:
+    async def access_token(
+        self, connection_id: str, resource_url: str, *, force_refresh: bool = False
+    ) -> str:
         """An access token for `resource_url` (an environment's Url, or the discovery URL), from the
         cache or by refreshing; `force_refresh` skips the cached one (the resource rejected it).
         Raises AuthError(reconnect_required=True) when only a new sign-in helps."""
@@ -259,29 +260,29 @@ class DynamicsAuth:
         async with self._serialised(connection_id):
             cache = await self._load(connection_id)
             if cache is None:
-                raise self._reconnect("this connection has no Dynamics 365 sign-in")
+                raise self._reconnect(Problem.NO_TOKENS)
             try:
                 result = await asyncio.to_thread(acquire, cache)
             except requests.RequestException as exc:
                 raise TransientProviderError(
-                    "Microsoft sign-in could not be reached", provider=PROVIDER, code=type(exc).__name__
+                    type(exc).__name__, provider=PROVIDER, where="token endpoint"
                 ) from exc
             if cache.has_state_changed:
                 await self._save(connection_id, cache)
         if result is None:
-            raise self._reconnect("the Dynamics 365 sign-in has no usable refresh token")
+            raise self._reconnect(Problem.NO_TOKENS, where="no usable refresh token")
         token = result.get("access_token")
         if isinstance(token, str) and token:
             return token
         error = str(result.get("error") or "")
-        log.info("dynamics silent token for connection %s failed: %s %s", connection_id, error, _describe(result))
-        if error in RECONNECT_ERRORS:
-            raise self._reconnect("the Dynamics 365 sign-in expired or was revoked", code=error)
-        if error in {"temporarily_unavailable", "server_error"}:
-            raise TransientProviderError("Microsoft sign-in is temporarily unavailable", provider=PROVIDER, code=error)
-        raise AuthError(
-            f"Microsoft refused a token for Dynamics 365 ({error or 'no reason given'})", provider=PROVIDER, code=error
+        log.info(
+            "dynamics silent token for connection %s failed: %s %s", connection_id, error, _describe(result)
         )
+        if error in RECONNECT_ERRORS:
+            raise self._reconnect(error, detail=_describe(result))  # expired or revoked
+        if error in {"temporarily_unavailable", "server_error"}:
+            raise TransientProviderError(error, provider=PROVIDER, detail=_describe(result))
+        raise AuthError(error, provider=PROVIDER, detail=_describe(result))
 
     async def forget(self, connection_id: str) -> None:
         """Drop the connection's token cache (disconnect). Its refresh token is never used again."""
@@ -293,5 +294,5 @@ class DynamicsAuth:
         self._session.close()
 
     @staticmethod
-    def _reconnect(message: str, code: str = "") -> AuthError:
-        return AuthError(message, reconnect_required=True, provider=PROVIDER, code=code)
+    def _reconnect(code: str, *, detail: str = "", where: str = "") -> AuthError:
+        return AuthError(code, reconnect_required=True, provider=PROVIDER, detail=detail, where=where)

@@ -63,7 +63,7 @@ from bot.sync.mapping import (
 )
 from bot.sync.ports import AttentionDetail, AttentionReason, Clock, DataverseFactory, Notifier, SystemClock
 from bot.sync.pull import SYNC_ORDER, high_water, read_xero, skipped_entities
-from bot.sync.records import update_connector_run, upsert_connector_record
+from bot.sync.records import outcome_data, update_connector_run, upsert_connector_record
 from bot.sync.run_work import MAX_FAILURES_KEPT, RunWork, provider_of
 from bot.sync.tables import Table
 from bot.sync.xero import XeroClient
@@ -91,6 +91,7 @@ class SyncEngine:
         full_pass_every: timedelta = timedelta(hours=24),
         day_limit_warning: int = 500,
         notifier_timeout: float = 10.0,
+        outcome_words: Callable[[RunRecord], str] = outcome_data,  # ports.OutcomeWords
     ) -> None:
         self._store = store
         self._xero = xero
@@ -100,6 +101,7 @@ class SyncEngine:
         self._full_pass_every = full_pass_every
         self._day_limit_warning = day_limit_warning
         self._notifier_timeout = notifier_timeout
+        self._outcome_words = outcome_words
 
     def wants_full_pass(self, connection: Connection, now: datetime) -> bool:
         if connection.accounts_modified_since is None or connection.last_full_pass_at is None:
@@ -212,7 +214,7 @@ class SyncEngine:
                 written[change.key] = change.kind.value
                 work.tally(entity, change.kind.value)
                 continue
-            refusal, reason = record_refusal(result.error, result.status, row_values(change.row))
+            refusal, reason = record_refusal(result.error, result.status, row_values(change.row), result.code)
             failed[change.key], refusals[change.key] = reason, refusal
             work.tally(entity, "failed")
             if len(work.failures) < MAX_FAILURES_KEPT:
@@ -338,7 +340,7 @@ class SyncEngine:
         if work.dv is None:
             return
         try:
-            await update_connector_run(work.dv, connection, record, next_run)
+            await update_connector_run(work.dv, connection, record, next_run, self._outcome_words(record))
         except Exception as exc:
             log.warning("could not write the run to the Connector row: %s", type(exc).__name__)
 
@@ -356,7 +358,11 @@ class SyncEngine:
         for run in await self._store.list_runs(connection_id, limit=5):
             if run.outcome == RunOutcome.RUNNING:
                 closed = run.model_copy(
-                    update={"outcome": RunOutcome.FAILED, "finished_at": now, "failure_kind": FailureKind.INTERRUPTED}
+                    update={
+                        "outcome": RunOutcome.FAILED,
+                        "finished_at": now,
+                        "failure_kind": FailureKind.INTERRUPTED,
+                    }
                 )
                 await self._store.save_run(closed)
                 await self._announce(closed, RunEventKind.FINISHED)

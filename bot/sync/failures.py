@@ -18,6 +18,7 @@ from bot.errors import (
     AuthError,
     NotFound,
     PermissionDenied,
+    Problem,
     ProviderError,
     RateLimited,
     StoreError,
@@ -53,9 +54,13 @@ def scrub(message: str, values: Iterable[str] = ()) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def record_refusal(error: str, status: int | None, values: Iterable[str]) -> tuple[RecordRefusal, str]:
+def record_refusal(
+    error: str, status: int | None, values: Iterable[str], code: str = ""
+) -> tuple[RecordRefusal, str]:
     """Why Dataverse refused one record, and its message scrubbed (worded by `cards.failure_words`)."""
     detail = scrub(error, values) if error else ""
+    if code == Problem.NOT_RUN:
+        return RecordRefusal.NOT_RUN, detail
     if status == 403:
         return RecordRefusal.PRIVILEGE, detail
     if status == 412:
@@ -100,7 +105,8 @@ def describe(exc: BaseException) -> RunFailure:
 
 def _translate(exc: ProviderError) -> RunFailure:
     xero = exc.provider == "xero"
-    detail, code = scrub(str(exc)), str(exc.code or exc.status or "")
+    # The provider's own words (scrubbed), else what was asked; never a sentence of ours.
+    detail, code = scrub(exc.detail) or exc.where, str(exc.code or exc.status or "")
     hold = ConnectionStatus.NEEDS_RECONNECTION
 
     def failure(

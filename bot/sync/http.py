@@ -38,6 +38,7 @@ from bot.errors import (
     AuthError,
     NotFound,
     PermissionDenied,
+    Problem,
     ProviderError,
     RateLimited,
     TransientProviderError,
@@ -102,26 +103,25 @@ def error_for_status(
     status = response.status_code
     if status < 400:
         return None
-    text = f"{provider} answered {status}" + (f": {detail}" if detail else "")
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RateLimited(
-            text,
+            code or Problem.RATE_LIMITED,
             retry_after=retry_after if retry_after is not None else 0.0,
             problem=response.headers.get("X-Rate-Limit-Problem", ""),
             provider=provider,
             status=status,
-            code=code or "rate_limited",
+            detail=detail,
         )
     if status >= 500 or status == 408:
-        return TransientProviderError(text, provider=provider, status=status, code=code)
+        return TransientProviderError(code, provider=provider, status=status, detail=detail)
     if status == 401:
-        return AuthError(text, provider=provider, status=status, code=code)
+        return AuthError(code, provider=provider, status=status, detail=detail)
     if status == 403:
-        return PermissionDenied(text, provider=provider, status=status, code=code)
+        return PermissionDenied(code, provider=provider, status=status, detail=detail)
     if status == 404:
-        return NotFound(text, provider=provider, status=status, code=code)
-    return ProviderError(text, provider=provider, status=status, code=code)
+        return NotFound(code, provider=provider, status=status, detail=detail)
+    return ProviderError(code, provider=provider, status=status, detail=detail)
 
 
 def default_classifier(provider: str) -> Classifier:
@@ -152,16 +152,18 @@ async def send_with_retry(
         except httpx.TransportError as exc:
             metrics.provider_call(provider, None)
             name = type(exc).__name__
-            message = f"{provider}: {name} ({exc.request.method} {exc.request.url.path})"
+            where = f"{exc.request.method} {exc.request.url.path}"
             if not idempotent and not isinstance(exc, _NOT_SENT):
-                raise _NotRetryable(message, provider=provider, code=name) from exc
-            raise TransientProviderError(message, provider=provider, code=name) from exc
+                raise _NotRetryable(name, provider=provider, where=where) from exc
+            raise TransientProviderError(name, provider=provider, where=where) from exc
         metrics.provider_call(provider, response.status_code)
         error = check(response)
         if error is None:
             return response
         if not idempotent and isinstance(error, TransientProviderError):
-            raise _NotRetryable(str(error), provider=provider, status=error.status, code=error.code)
+            raise _NotRetryable(
+                error.code, provider=provider, status=error.status, detail=error.detail, where=error.where
+            )
         raise error
 
     def should_retry(exc: BaseException) -> bool:
@@ -201,6 +203,7 @@ async def send_with_retry(
         return await retrying(attempt)
     except _NotRetryable as exc:
         # Surface the public type only.
-        raise TransientProviderError(str(exc), provider=exc.provider, status=exc.status, code=exc.code) from (
-            exc.__cause__ or exc
+        public = TransientProviderError(
+            exc.code, provider=exc.provider, status=exc.status, detail=exc.detail, where=exc.where
         )
+        raise public from (exc.__cause__ or exc)

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bot.errors import StoreError, TransientProviderError
+from bot.errors import Problem, StoreError, TransientProviderError
 from bot.storage.base import LockStore
 from bot.sync.clock import Sleep, asyncio_sleep
 
@@ -52,17 +52,16 @@ class ConnectionLock:
         prefix: str,
         *,
         provider: str,
-        busy: str,
         ttl: float = 60.0,
         wait: float = 30.0,
         sleep: Sleep = asyncio_sleep,
     ) -> None:
         """`prefix` + connection id names the store lock (keep it stable: processes of the previous
-        release take the same name during a rolling deploy); `busy` is the message when `wait` runs out."""
+        release take the same name during a rolling deploy). Past `wait` it raises TransientProviderError
+        (`Problem.TOKEN_LOCK_BUSY`)."""
         self._store = store
         self._prefix = prefix
         self._provider = provider
-        self._busy = busy
         self._ttl = ttl
         self._wait = wait
         self._sleep = sleep
@@ -92,7 +91,7 @@ class ConnectionLock:
         delay = FIRST_POLL
         while not await self._store.acquire_lock(name, self.owner, self._ttl):
             if loop.time() >= deadline:
-                raise TransientProviderError(self._busy, provider=self._provider, code="token_lock_busy")
+                raise TransientProviderError(Problem.TOKEN_LOCK_BUSY, provider=self._provider)
             await self._sleep(delay)
             delay = min(delay * 2, LONGEST_POLL)
 

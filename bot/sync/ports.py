@@ -24,6 +24,7 @@ __all__ = [
     "DataverseFactory",
     "Notifier",
     "NullNotifier",
+    "OutcomeWords",
     "Sleep",
     "SystemClock",
     "asyncio_sleep",
@@ -31,6 +32,10 @@ __all__ = [
 
 # Builds the Dataverse client of one connection (its environment, its sign-in).
 DataverseFactory = Callable[[Connection], "DataverseClient"]
+
+# The line a finished run leaves on the connection's Connector row in Dynamics 365 (people read it there):
+# the compositions pass `cards.failure_words.connector_outcome_words`; without one the line is data.
+OutcomeWords = Callable[[RunRecord], str]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from bot.errors import RateLimited
+from bot.errors import Problem, RateLimited
 from bot.sync.clock import Sleep, asyncio_sleep
 
 MonotonicClock = Callable[[], float]  # seconds on a clock that never goes back (time.monotonic)
@@ -192,24 +192,23 @@ class TenantLimiter:
             return
         if state.day_remaining <= self.day_reserve:
             raise RateLimited(
-                f"Xero daily allowance nearly used ({max(state.day_remaining, 0)} calls left)",
+                Problem.DAY_BUDGET,
                 retry_after=self.day_stale_after - age,
                 problem="day",
                 provider="xero",
-                status=None,
-                code="day_budget",
+                where=f"{max(state.day_remaining, 0)} calls left",
             )
 
     def _check_pause(self, state: _TenantState) -> None:
         left = state.paused_until - self._clock()
         if left > self.max_wait:
             raise RateLimited(
-                f"Xero rate limit ({state.pause_problem or 'unknown'}): paused for {left:.0f}s",
+                Problem.PAUSED,
                 retry_after=left,
                 problem=state.pause_problem,
                 provider="xero",
                 status=429,
-                code="paused",
+                where=state.pause_problem or "unknown",
             )
 
     async def _wait_turn(self, state: _TenantState) -> None:

@@ -34,22 +34,19 @@ def _cut(table: Table, column: str, value: str) -> str:
     return value[:limit] if limit else value
 
 
-def outcome_detail(run: RunRecord) -> str:
-    """One line for the Connector row: what the run did, or why it failed."""
+def outcome_data(run: RunRecord) -> str:
+    """The Connector row's last-outcome line as data, for a sync core composed without words (benchmarks,
+    tests): `failed: <kind> [<provider>, <code>]: <scrubbed detail>` or `changed=3 failed=0`. The bot and
+    the worker pass `cards.failure_words.connector_outcome_words` (`SyncEngine(outcome_words=...)`)."""
     if run.outcome == RunOutcome.FAILED:
-        # Compact, not a sentence (the words are the chat's, `cards.failure_words`): `failed: <kind>
-        # [<provider>, <code>]: <scrubbed detail>`; a run stored before the kinds existed keeps its text.
-        if run.failure_kind is None:
+        if run.failure_kind is None:  # stored before the kinds existed: its text
             return run.error or "failed"
         where = ", ".join(part for part in (run.failed_provider or "", run.failure_code) if part)
         text = f"failed: {run.failure_kind.value}" + (f" [{where}]" if where else "")
         return text + (f": {run.failure_detail}" if run.failure_detail else "")
     changed = sum(c.changed for c in run.counts.values())
     failed = sum(c.failed for c in run.counts.values())
-    text = f"{changed} change(s) written"
-    if failed:
-        text += f", {failed} record(s) failed"
-    return text + "."
+    return f"changed={changed} failed={failed}"
 
 
 def connector_row(connection: Connection) -> dict[str, Any]:
@@ -120,9 +117,9 @@ async def clear_other_defaults(dv: DataverseClient, connector_row_id: str) -> li
 
 
 async def update_connector_run(
-    dv: DataverseClient, connection: Connection, run: RunRecord, next_run: datetime | None
+    dv: DataverseClient, connection: Connection, run: RunRecord, next_run: datetime | None, detail: str
 ) -> str:
-    """Write the last run (time, outcome, one-line detail) and the next run on the Connector row.
+    """Write the last run (time, outcome, `detail`: its one line) and the next run on the Connector row.
 
     Only the run's own columns: the run started from a snapshot of the connection, and writing its name,
     plan or timezone too would undo a settings change saved while the run was going."""
@@ -131,7 +128,7 @@ async def update_connector_run(
     row["xdc_nextrunutc"] = dv_datetime(next_run)
     if run.outcome in _OUTCOME:
         row["xdc_lastoutcome"] = int(_OUTCOME[run.outcome])
-    row["xdc_lastoutcomedetail"] = _cut(CONNECTOR, "xdc_lastoutcomedetail", outcome_detail(run))
+    row["xdc_lastoutcomedetail"] = _cut(CONNECTOR, "xdc_lastoutcomedetail", detail)
     return await dv.upsert(CONNECTOR, _connector_key(connection), row)
 
 

@@ -1,6 +1,6 @@
 """The sync core's objects built from Settings once: HTTP pool, token providers, clients, engine.
 
-Shared by the worker process (`python -m bot.sync.worker`), the bot's composition root and the
+Shared by the worker process (`python -m bot.worker`), the bot's composition root and the
 integration tests, so they all run the same wiring. `open_sync_runtime` owns the HTTP pool and closes
 it on exit; the store is the caller's (it outlives the runtime in the bot process).
 """
@@ -18,13 +18,14 @@ import httpx
 
 from bot.config import Settings
 from bot.crypto import TokenCipher, load_cipher
-from bot.errors import ProviderError
+from bot.errors import Problem, ProviderError
 from bot.storage.base import Connection, Store
 from bot.sync.dataverse import DataverseClient
 from bot.sync.dynamics_auth import DynamicsAuth
 from bot.sync.engine import SyncEngine
-from bot.sync.ports import Clock, DataverseFactory, Notifier
+from bot.sync.ports import Clock, DataverseFactory, Notifier, OutcomeWords
 from bot.sync.ratelimit import TenantLimiter
+from bot.sync.records import outcome_data
 from bot.sync.xero import XeroClient
 from bot.sync.xero_auth import XeroOAuth
 from bot.sync.xero_tokens import XeroTokenProvider
@@ -61,11 +62,7 @@ def make_dataverse_factory(http: httpx.AsyncClient, auth: DynamicsAuth) -> Datav
 
     def build(connection: Connection) -> DataverseClient:
         if not connection.dataverse_api_url:
-            raise ProviderError(
-                "No Dynamics 365 environment is chosen for this connection",
-                provider="dynamics",
-                code="no_env",
-            )
+            raise ProviderError(Problem.NO_ENVIRONMENT, provider="dynamics")
         audience = connection.dataverse_env_url or connection.dataverse_api_url
         # A partial (not a closure) so the client can ask for `force_refresh=True` after a 401.
         token = functools.partial(auth.access_token, connection.id, audience)
@@ -84,6 +81,7 @@ async def open_sync_runtime(
     cipher: TokenCipher | None = None,
     full_pass_every: timedelta = timedelta(hours=24),
     day_limit_warning: int = 500,
+    outcome_words: OutcomeWords = outcome_data,
 ) -> AsyncIterator[SyncRuntime]:
     """Build everything a run needs. Raises ConfigError when tokens cannot be encrypted."""
     cipher = cipher or load_cipher(settings)
@@ -111,6 +109,7 @@ async def open_sync_runtime(
             clock,
             full_pass_every=full_pass_every,
             day_limit_warning=day_limit_warning,
+            outcome_words=outcome_words,
         )
         yield SyncRuntime(
             settings=settings,

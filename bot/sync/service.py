@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.errors import ConnectorError, NotFound
+from bot.errors import ConnectorError, NotFound, Problem
 from bot.storage.base import Connection, ConnectionStatus, RunRecord, Store
 from bot.storage.helpers import update_connection
 from bot.sync.on_demand import Refusal, RunRequest
@@ -112,7 +112,7 @@ class SyncService:
     async def _update(self, connection_id: str, apply: Callable[[Connection], Connection]) -> Connection:
         connection = await update_connection(self._store, connection_id, apply)
         if connection is None:
-            raise NotFound("This connection no longer exists.", code="connection")
+            raise NotFound(Problem.CONNECTION_GONE)
         return connection
 
     async def _tell_dynamics(self, connection: Connection) -> None:

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.errors import ProviderError
+from bot.errors import Problem, ProviderError
 from bot.sync.dataverse import PROVIDER, DataverseClient
 from bot.sync.dataverse_batch import guid, odata_string
 from bot.sync.tables import ALL_TABLES, FIRST_VERSION, IMPORT_PRIVILEGES, SOLUTION_UNIQUE_NAME
@@ -117,7 +117,9 @@ async def keys_state(dv: DataverseClient) -> tuple[KeysState, tuple[str, ...]]:
             f"EntityDefinitions(LogicalName={odata_string(table.logical_name)})/Keys",
             {"$select": "LogicalName,EntityKeyIndexStatus"},
         )
-        statuses = [str(k.get("EntityKeyIndexStatus", "")) for k in body.get("value", []) if isinstance(k, dict)]
+        statuses = [
+            str(k.get("EntityKeyIndexStatus", "")) for k in body.get("value", []) if isinstance(k, dict)
+        ]
         if any(status == "Failed" for status in statuses):
             failed.append(table.display_name)
         elif not statuses or any(status != "Active" for status in statuses):
@@ -183,7 +185,7 @@ class SolutionImport:
         )
         operation = str(body.get("AsyncOperationId") or "")
         if not operation:
-            raise ProviderError("Dynamics 365 did not start the import", provider=PROVIDER)
+            raise ProviderError(Problem.IMPORT_NOT_STARTED, provider=PROVIDER, where="ImportSolutionAsync")
         return ImportHandle(async_operation_id=guid(operation), import_job_id=job_id)
 
     async def progress(self, handle: ImportHandle) -> ImportProgress:

@@ -1,6 +1,7 @@
-"""`python -m bot.sync.worker`: a process that only runs syncs (any number of them on one Redis).
+"""The worker process's loop (its entry point is `python -m bot.worker`, which passes the words): a process
+that only runs syncs (any number of them on one Redis).
 
-It loads the settings, opens the store, builds the sync runtime and runs a Scheduler until SIGTERM or
+`serve` opens the store, opens the store, builds the sync runtime and runs a Scheduler until SIGTERM or
 SIGINT, then stops claiming, lets the runs under way finish (up to WORKER_GRACE_SECONDS, default 25,
 inside a typical 30 s termination grace) and releases their leases. A worker killed outright leaves
 its leases to expire; another worker then picks those connections up.
@@ -11,22 +12,20 @@ the store (`Store.list_runs`), and the bot process posts the cards for runs it d
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
 import socket
-import sys
 import uuid
 from collections.abc import Callable
 
-from bot.config import Settings, load_settings
-from bot.errors import ConfigError, StoreError
-from bot.logs import configure_logging
+from bot.config import Settings
+from bot.errors import ConfigError
 from bot.storage.base import Store
 from bot.storage.factory import open_store
-from bot.sync.ports import NullNotifier
+from bot.sync.ports import NullNotifier, OutcomeWords
+from bot.sync.records import outcome_data
 from bot.sync.runtime import open_sync_runtime
 from bot.sync.scheduler import Runner, Scheduler
 from bot.sync.worker_http import start_listener
@@ -64,6 +63,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     *,
     runner: Callable[[Store], Runner] | None = None,
+    outcome_words: OutcomeWords = outcome_data,
 ) -> None:
     """Run a scheduler until `stop` is set (or SIGTERM/SIGINT arrives). `runner` replaces the sync
     engine (the scale benchmark's stand-in runs); everything else is the worker as shipped."""
@@ -75,7 +75,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     store = await open_store(settings)
     try:
-        async with open_sync_runtime(settings, store, NullNotifier()) as runtime:
+        async with open_sync_runtime(settings, store, NullNotifier(), outcome_words=outcome_words) as runtime:
             scheduler = Scheduler(
                 store,
                 runner(store) if runner is not None else runtime.engine,
@@ -96,56 +96,3 @@ async def serve(
             loop.remove_signal_handler(signum)
         await store.close()
     log.info("worker stopped")
-
-
-# Why a worker refuses the embedded store: one line, on stderr, with exit code 2 like a bad setting.
-SQLITE_REFUSAL = (
-    "refusing to start: REDIS_URL is not set, and a separate worker needs the shared Redis store "
-    "(on the embedded SQLite store the bot's own scheduler runs the syncs: start the bot alone)"
-)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot.sync.worker",
-        description=(
-            "A process that only runs syncs, beside the bot, on the shared Redis store. "
-            "Any number of workers can share one Redis."
-        ),
-        epilog=(
-            "Settings come from the environment or .env, as for the bot (see README.md). "
-            f"REDIS_URL is required. WORKER_CONCURRENCY (default {DEFAULT_CONCURRENCY}): runs at once; "
-            f"WORKER_GRACE_SECONDS (default {DEFAULT_GRACE_SECONDS:.0f}): how long runs under way may "
-            "finish after SIGTERM. WORKER_METRICS_PORT (default 0, off): serve /metrics (Prometheus) and "
-            "/readyz (schedule lag) on that port of WORKER_METRICS_HOST (default 127.0.0.1)."
-        ),
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
-    if not settings.redis_url:
-        # SQLite is the embedded store of one machine's bot, which runs its syncs itself; a worker
-        # exists to add processes (and machines) on a store they all share, which only Redis is.
-        sys.stderr.write(SQLITE_REFUSAL + "\n")
-        return 2
-    configure_logging(settings.log_level)
-    try:
-        asyncio.run(serve(settings))
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
-    except StoreError as exc:
-        log.error("the store cannot be reached: %s", exc)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from bot.config import Settings
-from bot.errors import AuthError, NotFound, ProviderError
+from bot.errors import AuthError, NotFound, Problem, ProviderError
 from bot.sync.http import RetryPolicy, parse_retry_after, send_with_retry
 from bot.sync.ratelimit import TenantLimiter
 from bot.sync.xero_errors import PROVIDER, xero_error
@@ -115,7 +115,7 @@ class XeroClient:
         body = await self._get(connection_id, tenant_id, "Organisation")
         items = _items(body, "Organisations", Organisation)
         if not items:
-            raise NotFound("Xero returned no organisation for this tenant", provider=PROVIDER, code="Organisation")
+            raise NotFound(Problem.NO_ORGANISATION, provider=PROVIDER, where="Organisation")
         return items[0]
 
     async def accounts(
@@ -139,7 +139,9 @@ class XeroClient:
     async def tracking_categories(self, connection_id: str, tenant_id: str) -> list[TrackingCategory]:
         """Every category and option, archived ones too (`includeArchived=true`: without it Xero leaves
         them out, and an archived option would look deleted). Deleted ones are never returned."""
-        body = await self._get(connection_id, tenant_id, "TrackingCategories", params={"includeArchived": "true"})
+        body = await self._get(
+            connection_id, tenant_id, "TrackingCategories", params={"includeArchived": "true"}
+        )
         return _items(body, "TrackingCategories", TrackingCategory)
 
     def if_modified_since(self, since: datetime) -> str:
@@ -211,23 +213,21 @@ def _json_body(response: httpx.Response, resource: str) -> dict[str, Any]:
     content_type = response.headers.get("Content-Type", "")
     if "json" not in content_type:
         raise ProviderError(
-            f"Xero answered {resource} with {content_type or 'no content type'}, not JSON",
+            Problem.BAD_RESPONSE,
             provider=PROVIDER,
             status=response.status_code,
-            code="bad_response",
+            where=f"{resource}, {content_type or 'no content type'}",
         )
     try:
         # Decimal for every number with a fraction: tax rates must not pass through float.
         body = json.loads(response.content, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ProviderError(
-            f"Xero's {resource} answer is not valid JSON", provider=PROVIDER, code="bad_response"
-        ) from None
+        raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=resource) from None
     if not isinstance(body, dict):
-        raise ProviderError(f"Xero's {resource} answer is not an object", provider=PROVIDER, code="bad_response")
+        raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=resource)
     status = body.get("Status")
     if status is not None and status != "OK":
-        raise ProviderError(f"Xero's {resource} answer has Status {status!r}", provider=PROVIDER, code="bad_status")
+        raise ProviderError(Problem.BAD_STATUS, provider=PROVIDER, where=resource, detail=str(status)[:80])
     return body
 
 
@@ -236,12 +236,10 @@ def _items(body: dict[str, Any] | None, key: str, model: type[M]) -> list[M]:
         return []
     raw = body.get(key) or []
     if not isinstance(raw, list):
-        raise ProviderError(f"Xero's {key} is not a list", provider=PROVIDER, code="bad_response")
+        raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=key)
     try:
         return [model.model_validate(item) for item in raw]
     except ValidationError as exc:
         # Field names and types only: the values may be financial data.
         where = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors()[:3])
-        raise ProviderError(
-            f"Xero's {key} could not be read ({where})", provider=PROVIDER, code="bad_response"
-        ) from None
+        raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where=f"{key}: {where}") from None

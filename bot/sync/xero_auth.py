@@ -29,7 +29,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import Settings
-from bot.errors import AuthError, ProviderError
+from bot.errors import AuthError, Problem, ProviderError
 from bot.sync.clock import Now, utcnow
 from bot.sync.http import RetryPolicy, error_for_status, send_with_retry
 from bot.sync.xero_errors import PROVIDER, xero_error
@@ -100,23 +100,13 @@ def _token_error(response: httpx.Response) -> ProviderError | None:
     if isinstance(body, dict):
         error = str(body.get("error") or "")
         description = str(body.get("error_description") or "")[:200]
-    detail = error + (f" ({description})" if description else "")
-    if error == "invalid_grant":
+    if error == "invalid_grant":  # the user has to connect Xero again
         return AuthError(
-            f"Xero refused the grant: {detail}; the user has to connect Xero again",
-            reconnect_required=True,
-            provider=PROVIDER,
-            status=response.status_code,
-            code=error,
+            error, reconnect_required=True, provider=PROVIDER, status=response.status_code, detail=description
         )
-    if error in {"invalid_client", "unauthorized_client"}:
-        return AuthError(
-            f"Xero rejected the app's credentials: {detail}; check XERO_CLIENT_ID and XERO_CLIENT_SECRET",
-            provider=PROVIDER,
-            status=response.status_code,
-            code=error,
-        )
-    return error_for_status(response, provider=PROVIDER, detail=detail, code=error)
+    if error in {"invalid_client", "unauthorized_client"}:  # XERO_CLIENT_ID / XERO_CLIENT_SECRET refused
+        return AuthError(error, provider=PROVIDER, status=response.status_code, detail=description)
+    return error_for_status(response, provider=PROVIDER, detail=description, code=error)
 
 
 class XeroOAuth:
@@ -218,10 +208,10 @@ class XeroOAuth:
             body = None
         if not isinstance(body, dict) or not body.get("access_token"):
             raise ProviderError(
-                "Xero's token endpoint answered without an access token",
+                Problem.BAD_TOKEN_RESPONSE,
                 provider=PROVIDER,
                 status=response.status_code,
-                code="bad_token_response",
+                where="no access_token",
             )
         return body
 
@@ -235,12 +225,7 @@ class XeroOAuth:
         refresh_token = str(body.get("refresh_token") or "")
         if not refresh_token:
             if previous is None:
-                raise AuthError(
-                    "Xero sent no refresh token (was offline_access granted?); connect Xero again",
-                    reconnect_required=True,
-                    provider=PROVIDER,
-                    code="missing_refresh_token",
-                )
+                raise AuthError(Problem.MISSING_REFRESH_TOKEN, reconnect_required=True, provider=PROVIDER)
             refresh_token = previous
         try:
             expires_in = int(body.get("expires_in") or DEFAULT_EXPIRES_IN)
@@ -266,9 +251,7 @@ class XeroOAuth:
                 name=name,
             )
         except ValidationError:
-            raise ProviderError(
-                "Xero's token response could not be read", provider=PROVIDER, code="bad_token_response"
-            ) from None
+            raise ProviderError(Problem.BAD_TOKEN_RESPONSE, provider=PROVIDER) from None
 
     # --- connections (API host) ------------------------------------------------------------------
 
@@ -288,9 +271,7 @@ class XeroOAuth:
             items = body if isinstance(body, list) else []
             return [XeroConnection.model_validate(item) for item in items]
         except (json.JSONDecodeError, UnicodeDecodeError, ValidationError):
-            raise ProviderError(
-                "Xero's /connections answer could not be read", provider=PROVIDER, code="bad_response"
-            ) from None
+            raise ProviderError(Problem.BAD_RESPONSE, provider=PROVIDER, where="/connections") from None
 
     async def delete_connection(self, access_token: str, connection_id: str) -> None:
         """Disconnect one tenant. `connection_id` is the connection's `id`, not its tenantId.

@@ -42,20 +42,16 @@ def xero_error(response: httpx.Response) -> ProviderError | None:
     if status == 401:
         code = detail.split(":", 1)[0].strip() or "Unauthorized"
         return AuthError(
-            f"Xero answered 401: {detail or 'Unauthorized'}",
+            code,
             reconnect_required=code == "AuthorizationUnsuccessful",
             provider=PROVIDER,
             status=status,
-            code=code,
+            detail=detail,
         )
     if status == 403:
-        code = detail or "Forbidden"
-        return PermissionDenied(
-            f"Xero answered 403: {code} (the organisation is disconnected or not covered by this connection)",
-            provider=PROVIDER,
-            status=status,
-            code=code,
-        )
+        # The organisation is disconnected or not covered by this connection (AuthenticationUnsuccessful).
+        code = detail.split(":", 1)[0].strip() or "Forbidden"
+        return PermissionDenied(code, provider=PROVIDER, status=status, detail=detail)
     if status == 400:
         validation = _validation_messages(body)
         return error_for_status(

@@ -39,7 +39,7 @@ def parse_xero_date(value: str) -> datetime:
     try:
         return _EPOCH + timedelta(milliseconds=int(match.group("ms")))
     except OverflowError:
-        raise ValueError(f"Xero date out of range: {value[:40]!r}") from None
+        raise ValueError(f"out of range for a date: {value[:40]!r}") from None
 
 
 def parse_xero_datetime(value: str) -> datetime:

@@ -26,7 +26,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from bot.crypto import TokenCipher
-from bot.errors import AuthError, StoreError
+from bot.errors import AuthError, Problem, StoreError
 from bot.storage.base import LockStore, TokenKind, TokenStore
 from bot.sync.clock import Now, Sleep, asyncio_sleep, utcnow
 from bot.sync.locks import XERO_TOKENS_LOCK, ConnectionLock
@@ -42,21 +42,12 @@ class TokenLockStore(TokenStore, LockStore, Protocol):
 
 
 def _no_tokens() -> AuthError:
-    return AuthError(
-        "no Xero tokens are stored for this connection; connect Xero again",
-        reconnect_required=True,
-        provider="xero",
-        code="no_tokens",
-    )
+    return AuthError(Problem.NO_TOKENS, reconnect_required=True, provider="xero")
 
 
 def _replaced() -> AuthError:
     # Not a reason to reconnect: the connection has newer tokens than the ones Xero refused.
-    return AuthError(
-        "the Xero tokens of this connection were replaced twice during one refresh; try again",
-        provider="xero",
-        code="tokens_replaced",
-    )
+    return AuthError(Problem.TOKENS_REPLACED, provider="xero")
 
 
 class XeroTokenProvider:
@@ -86,7 +77,6 @@ class XeroTokenProvider:
             store,
             self.LOCK_PREFIX,
             provider="xero",
-            busy="another process is still refreshing this connection's Xero tokens",
             ttl=lock_ttl,
             wait=lock_wait,
             sleep=sleep,
@@ -124,7 +114,9 @@ class XeroTokenProvider:
         `force_refresh` (after a 401): refresh unless the stored token already differs from the one
         Xero rejected (`rejected_token`, else the token stored when the call began)."""
         tokens = await self._require(connection_id)
-        stale = rejected_token if rejected_token is not None else (tokens.access_token if force_refresh else None)
+        stale = (
+            rejected_token if rejected_token is not None else (tokens.access_token if force_refresh else None)
+        )
         if stale is None and not tokens.expires_within(self._margin, self._now()):
             return tokens.access_token
         tokens = await self._refresh_locked(connection_id, stale)
@@ -170,12 +162,8 @@ class XeroTokenProvider:
         """Refresh `current` (the stored set, read under the locks the caller holds) and store the answer
         if `current` is still what is stored. `retried`: `current` was stored during another refresh."""
         if self._refused.get(connection_id) == current.refresh_token:
-            raise AuthError(
-                "Xero refused this connection's refresh token; connect Xero again",
-                reconnect_required=True,
-                provider="xero",
-                code="invalid_grant",
-            )
+            # Refused before, for this very token: not asked again (the code is Xero's, remembered).
+            raise AuthError("invalid_grant", reconnect_required=True, provider="xero")
         try:
             new = await self._oauth.refresh(current.refresh_token)
         except AuthError as exc:

@@ -45,6 +45,7 @@ from bot.web.health import health_routes
 from bot.web.metrics import metrics_routes, timed_turns
 from bot.web.pages import legal_routes
 from bot.web.solution import download_url, solution_routes
+from cards.failure_words import connector_outcome_words
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,9 @@ async def open_bot_app(
     )
     notifier = TeamsNotifier(sender, RunCardBook(store), connections=store)
     reports_to = seams.engine_notifier(notifier) if seams.engine_notifier is not None else notifier
-    async with open_sync_runtime(settings, store, reports_to, clock=seams.clock) as runtime:
+    async with open_sync_runtime(
+        settings, store, reports_to, clock=seams.clock, outcome_words=connector_outcome_words
+    ) as runtime:
         scheduler = Scheduler(
             store,
             runtime.engine,

@@ -27,7 +27,7 @@ from bot.teams.proactive import ProactiveSender
 from bot.teams.runcards import card_ref
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, render_message_card
-from cards.failure_words import record_refusal_words, refusal_of
+from cards.failure_words import error_words, record_refusal_words, refusal_of
 from cards.formatting import format_both
 from cards.insight import (
     SINGULAR,
@@ -254,7 +254,7 @@ class Insight:
                 card = await work()
             except ConnectorError as exc:
                 log.warning("preview/why failed: %s", type(exc).__name__)
-                card = _message(MessageTone.ERROR, "That didn't work", f"{exc} Nothing was changed.", retry)
+                card = _message(MessageTone.ERROR, "That didn't work", f"{error_words(exc)}. Nothing was changed.", retry)
             if ref.activity_id:
                 await self._sender.update_card(
                     ref.conversation_key, ref.activity_id, card, thread_id=ref.thread_id

@@ -28,6 +28,7 @@ from cards import (
     render_disconnect_card,
     render_message_card,
 )
+from cards.failure_words import error_words
 from cards.submits import CancelDisconnectSubmit, ConfirmDisconnectSubmit
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class Lifecycle:
                 card = render_message_card(
                     MessageCardData(
                         title="That didn't work",
-                        text=f"{exc} Nothing was lost; try again in a moment.",
+                        text=f"{error_words(exc)}. Nothing was lost; try again in a moment.",
                         tone=MessageTone.ERROR,
                         retry_command=retry,
                     )

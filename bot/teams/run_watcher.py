@@ -1,4 +1,4 @@
-"""`RunWatcher`: the cards for runs this bot process did not execute (separate `bot.sync.worker` processes).
+"""`RunWatcher`: the cards for runs this bot process did not execute (separate `bot.worker` processes).
 
 Workers tell nobody (their notifier is a NullNotifier); every run they execute is in the store, and the
 engine appends a STARTED and a FINISHED event to the store's run-event feed (`RunEventFeed`). The

@@ -41,6 +41,7 @@ from bot.teams.runcards import thread_of
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, SettingsCardData, render_message_card, render_settings_card
 from cards.elements import md_escape
+from cards.failure_words import error_words
 from cards.settings import DEFAULT_SWITCH, NOTIFY_TITLES, SYNC_SWITCHES
 from cards.submits import SettingsCancelSubmit, SettingsSubmit, parse_submit
 
@@ -267,7 +268,7 @@ class SettingsForm:
             log.warning("could not write the settings to Dynamics 365: %s", type(exc).__name__)
             text = (
                 f"⚠️ The new settings of **{md_escape(connection.name)}** are saved here and apply from the next "
-                f"run, but I couldn't update its Settings record in Dynamics 365 ({md_escape(str(exc))}). "
+                f"run, but I couldn't update its Settings record in Dynamics 365 ({md_escape(error_words(exc))}). "
                 "Save them again to retry."
             )
             try:

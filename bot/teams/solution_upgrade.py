@@ -36,6 +36,7 @@ from bot.teams.background import BackgroundTasks
 from bot.teams.proactive import ProactiveSender
 from bot.teams.turn import Turn
 from cards.elements import md_escape
+from cards.failure_words import error_words
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class SolutionUpgrades:
             handle = await SolutionImport(dv).start(build_zip(managed=True))
         except ConnectorError as exc:
             await turn.send_text(
-                f"⚠️ Dynamics 365 didn't start the upgrade ({md_escape(str(exc))}). Try again later."
+                f"⚠️ Dynamics 365 didn't start the upgrade ({md_escape(error_words(exc))}). Try again later."
             )
             return
         self._running.add(key)

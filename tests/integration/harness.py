@@ -20,7 +20,7 @@ Attributes worth knowing: `h.xero` / `h.entra` / `h.dataverse` (the sandboxes, w
 fault switches), `h.clock` (the sandboxes' clock; the engine uses it too, so `h.clock.advance(...)` moves
 token expiry and the full-pass timer together), `h.store`, `h.runtime` (engine, clients, token
 providers), `h.notifier` (records every notification; `fail=True` makes every call raise),
-`h.settings_env()` (the environment a `python -m bot.sync.worker` subprocess needs).
+`h.settings_env()` (the environment a `python -m bot.worker` subprocess needs).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.sync.records import upsert_connector_record, upsert_settings_record
 from bot.sync.runtime import SyncRuntime, open_sync_runtime
 from bot.sync.tables import CONNECTOR, SYNCED_TABLES, Table
+from cards.failure_words import connector_outcome_words
 from sandbox.clock import Clock
 from sandbox.entra import ALICE, User
 from sandbox.runner import Sandboxes
@@ -333,6 +334,7 @@ async def open_harness(
                 clock=sandboxes.clock,
                 full_pass_every=full_pass_every,
                 day_limit_warning=day_limit_warning,
+                outcome_words=connector_outcome_words,  # as the bot and the worker compose it
             ) as runtime:
                 yield Harness(sandboxes, settings, store, runtime, notifier, data_dir, redis_url)
         finally:

@@ -1,4 +1,4 @@
-"""`python -m bot.sync.worker` processes on one Redis: never two runs of one connection at once, and a
+"""`python -m bot.worker` processes on one Redis: never two runs of one connection at once, and a
 worker killed mid-run leaves the connection to another worker, which completes it correctly."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def workers(
             out = (log_dir / f"worker{n}.log").open("wb")
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.sync.worker"],
+                    [sys.executable, "-m", "bot.worker"],
                     cwd=ROOT,
                     env=env,
                     stdout=out,
@@ -201,7 +201,7 @@ async def test_a_worker_stops_cleanly_on_sigterm(h: Harness, tmp_path: Path) -> 
 def test_a_bad_setting_exits_2_with_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "REDIS_URL": "http://nope", "DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.sync.worker"],
+        [sys.executable, "-m", "bot.worker"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""`python -m bot.sync.worker` with WORKER_METRICS_PORT: /metrics in Prometheus text format counts the
+"""`python -m bot.worker` with WORKER_METRICS_PORT: /metrics in Prometheus text format counts the
 runs it made, /readyz reports its schedule lag; off by default. Also the listener itself, in process."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def test_a_worker_serves_its_run_counters_and_its_lag(h: Harness, tmp_path
     env = {**os.environ, **h.settings_env(), "WORKER_METRICS_PORT": str(port), "LOG_LEVEL": "INFO"}
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.sync.worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "bot.worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -7,12 +7,14 @@ ids come back although the service names upserted rows by their key, not their G
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.sync.tables import CHART_OF_ACCOUNTS, CONNECTOR, CONNECTOR_SETTINGS
+from bot.storage.base import RunOutcome
+from bot.sync.tables import CHART_OF_ACCOUNTS, CONNECTOR, CONNECTOR_SETTINGS, RunOutcomeChoice
 from tests.integration.harness import Harness, open_harness, synced_writes
 
 
@@ -54,3 +56,23 @@ async def test_connector_and_settings_rows_are_found_by_their_returned_ids(h: Ha
 
     assert saved.dataverse_connector_row_id in {r["xdc_connectorid"] for r in connectors}
     assert [s["_xdc_connectorid_value"] for s in settings] == [saved.dataverse_connector_row_id]
+
+
+async def test_the_connector_row_tells_a_person_in_dynamics_what_the_last_run_did(h: Harness) -> None:
+    """The last-outcome column is read by people in Dynamics 365: words (the bot's and the worker's
+    composition pass `cards.failure_words.connector_outcome_words`), not the sync core's data line."""
+    connection = await h.connect()
+    await h.run(connection.id, "setup")
+    row = await h.connector_row(connection)
+    assert re.fullmatch(r"\d+ changes? written\.", row["xdc_lastoutcomedetail"]), row["xdc_lastoutcomedetail"]
+
+    # Xero keeps answering 503 for the organisation: the run fails, and the row says why in words.
+    h.clock.advance(60)
+    h.xero.fail_next(20, 503, path_prefix="/api.xro/2.0/Organisation")
+    failed = await h.run(connection.id)
+    assert failed.outcome == RunOutcome.FAILED
+    row = await h.connector_row(connection)
+    assert row["xdc_lastoutcomedetail"] == (
+        "Xero did not answer after several tries (503); the next run tries again."
+    )
+    assert row["xdc_lastoutcome"] == int(RunOutcomeChoice.FAILED)

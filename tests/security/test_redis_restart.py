@@ -1,4 +1,4 @@
-"""`redis-server` restarted in the middle of a run: the worker (a real `python -m bot.sync.worker`
+"""`redis-server` restarted in the middle of a run: the worker (a real `python -m bot.worker`
 process) rides it out and the work completes afterwards, with nothing lost and nothing doubled.
 
 The worker subprocess helpers come from tests/integration/test_worker.py (which proves SIGKILL mid-run);

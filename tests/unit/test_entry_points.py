@@ -26,7 +26,7 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
 @pytest.mark.parametrize(
     ("module", "mentions"),
     [
-        ("bot.sync.worker", "REDIS_URL"),
+        ("bot.worker", "REDIS_URL"),
         ("bot.rotate_keys", "TOKEN_ENCRYPTION_KEYS"),
         ("sandbox", "SANDBOX_ENTRA_PAGES_PORT"),
         ("bench", "--quick"),
@@ -43,7 +43,7 @@ def test_help_prints_usage_and_exits_0(module: str, mentions: str, tmp_path: Pat
 
 
 def test_worker_refuses_the_sqlite_store_with_one_line(tmp_path: Path) -> None:
-    result = _run(["-m", "bot.sync.worker"], tmp_path, DATA_DIR=str(tmp_path / "data"))
+    result = _run(["-m", "bot.worker"], tmp_path, DATA_DIR=str(tmp_path / "data"))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

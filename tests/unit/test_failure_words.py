@@ -4,11 +4,36 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.errors import AuthError, TransientProviderError
-from bot.storage.base import FailureKind, Provider, RecordRefusal, RunOutcome, RunRecord, RunTrigger
+from bot.errors import (
+    AuthError,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    ProviderError,
+    RateLimited,
+    StoreError,
+    TransientProviderError,
+    ValidationFailed,
+)
+from bot.storage.base import (
+    EntityCounts,
+    FailureKind,
+    Provider,
+    RecordRefusal,
+    RunOutcome,
+    RunRecord,
+    RunTrigger,
+)
 from bot.sync.failures import describe
-from bot.sync.records import outcome_detail
-from cards.failure_words import record_refusal_words, run_error_words, run_failure_words
+from bot.sync.records import outcome_data
+from cards.failure_words import (
+    connector_outcome_words,
+    error_words,
+    problem_words,
+    record_refusal_words,
+    run_error_words,
+    run_failure_words,
+)
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -16,7 +41,9 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 def test_every_kind_has_its_own_words() -> None:
     generic = run_failure_words(FailureKind.PROVIDER_ERROR, "xero", "boom")
     worded = {kind: run_failure_words(kind, "xero", "boom", "500") for kind in FailureKind}
-    assert all(words and words != generic for kind, words in worded.items() if kind is not FailureKind.PROVIDER_ERROR)
+    assert all(
+        words and words != generic for kind, words in worded.items() if kind is not FailureKind.PROVIDER_ERROR
+    )
     assert len(set(worded.values())) == len(FailureKind)
 
 
@@ -31,7 +58,9 @@ def test_the_words_are_those_of_the_failure() -> None:
     assert run_failure_words(busy.kind, busy.provider, busy.detail, busy.code) == (
         "Dynamics 365 did not answer after several tries (503); the next run tries again."
     )
-    assert record_refusal_words(RecordRefusal.REJECTED, "") == "Dataverse rejected the record: no reason given"
+    assert (
+        record_refusal_words(RecordRefusal.REJECTED, "") == "Dataverse rejected the record: no reason given"
+    )
     assert record_refusal_words(None, "an older sentence") == "an older sentence"
 
 
@@ -48,11 +77,12 @@ def test_a_failed_run_is_worded_from_its_kind_or_its_stored_text() -> None:
         failure_detail="Service Unavailable",
     )
     assert run_error_words(run) == "Xero did not answer after several tries (503); the next run tries again."
-    # The Connector row in Dynamics gets a compact form, not a chat sentence.
-    assert outcome_detail(run) == "failed: no_answer [xero, 503]: Service Unavailable"
+    # The Connector row in Dynamics gets the same words; a core composed without them, a data line.
+    assert connector_outcome_words(run) == run_error_words(run)
+    assert outcome_data(run) == "failed: no_answer [xero, 503]: Service Unavailable"
     old = run.model_copy(update={"failure_kind": None, "error": "Stored before kinds."})
     assert run_error_words(old) == "Stored before kinds."
-    assert outcome_detail(old) == "Stored before kinds."
+    assert outcome_data(old) == connector_outcome_words(old) == "Stored before kinds."
 
 
 def test_the_alert_words_come_from_the_kind_or_the_stored_text() -> None:
@@ -60,7 +90,83 @@ def test_the_alert_words_come_from_the_kind_or_the_stored_text() -> None:
     from bot.teams.attention_words import attention_words
 
     kind = AttentionDetail(failure_kind=FailureKind.SIGN_IN_INVALID, provider="dynamics")
-    assert attention_words(AttentionReason.DYNAMICS_RECONNECT, kind).startswith("The Dynamics 365 sign-in is no")
+    assert attention_words(AttentionReason.DYNAMICS_RECONNECT, kind).startswith(
+        "The Dynamics 365 sign-in is no"
+    )
     old = AttentionDetail(error="Stored before kinds.", failed_runs=3)
-    assert attention_words(AttentionReason.REPEATED_FAILURES, old) == "The last 3 runs failed: Stored before kinds."
+    assert (
+        attention_words(AttentionReason.REPEATED_FAILURES, old)
+        == "The last 3 runs failed: Stored before kinds."
+    )
     assert attention_words(AttentionReason.XERO_RECONNECT, AttentionDetail()) == ""
+
+
+def test_a_run_that_wrote_is_counted_in_words_on_the_connector_row() -> None:
+    run = RunRecord(
+        id="r",
+        connection_id="c",
+        trigger=RunTrigger.SCHEDULE,
+        started_at=T0,
+        outcome=RunOutcome.PARTIAL,
+        counts={"accounts": EntityCounts(created=1, failed=2), "tax_rates": EntityCounts()},
+    )
+    assert connector_outcome_words(run) == "1 change written, 2 records failed (see the run's card in Teams)."
+    assert outcome_data(run) == "changed=1 failed=2"
+
+
+def test_every_problem_of_ours_has_its_own_words() -> None:
+    worded = {problem: problem_words(ProviderError(problem, provider="xero")) for problem in Problem}
+    assert len(set(worded.values())) == len(Problem)
+    assert all(text[0].isupper() and not text.endswith(".") for text in worded.values())
+    assert all("_" not in text for text in worded.values()), worded  # no code shown as if it were words
+
+
+def test_provider_errors_are_worded_from_their_type_code_status_and_own_words() -> None:
+    assert problem_words(
+        PermissionDenied(
+            "0x80040220",
+            provider="dynamics",
+            status=403,
+            detail="Principal user 'x' is missing prvReadxdc_Connector privilege",
+        )
+    ) == (
+        "Dynamics 365 denied access (403, 0x80040220): Principal user '…' is missing prvReadxdc_Connector privilege"
+    )
+    assert problem_words(
+        AuthError("invalid_grant", provider="xero", status=400, reconnect_required=True)
+    ) == ("Xero no longer accepts this connection's sign-in; connect Xero again (400)")
+    assert problem_words(
+        TransientProviderError("ConnectTimeout", provider="dynamics", where="GET xdc_accounts")
+    ) == ("Dynamics 365 did not answer (ConnectTimeout)")
+    assert (
+        problem_words(NotFound(provider="xero", status=404)) == "Xero could not find what we asked for (404)"
+    )
+    assert problem_words(RateLimited(Problem.DAY_BUDGET, retry_after=60, provider="xero")) == (
+        "Xero's daily API allowance for this organisation is nearly used up"
+    )
+    assert problem_words(NotFound(Problem.CONNECTION_GONE)) == "This connection no longer exists"
+
+
+def test_error_words_leave_sentences_meant_for_people_as_they_are() -> None:
+    assert error_words(ValidationFailed("Choose a plan.")) == "Choose a plan"
+    assert (
+        error_words(StoreError("SQLite store failed: disk I/O error"))
+        == "The connector's own storage did not answer"
+    )
+    assert error_words(ProviderError(Problem.NO_ROW_ID, provider="dynamics", where="xdc_connector")) == (
+        "Dynamics 365 did not say which row it wrote"
+    )
+
+
+def test_the_log_line_of_an_error_is_data_not_a_sentence() -> None:
+    error = ProviderError(
+        "ValidationException",
+        provider="xero",
+        status=400,
+        detail="A validation exception occurred",
+        where="Accounts",
+    )
+    assert str(error) == "xero 400 ValidationException (Accounts): A validation exception occurred"
+    assert str(RateLimited(Problem.PAUSED, retry_after=90, provider="xero", status=429, where="minute")) == (
+        "xero 429 paused (minute) [retry after 90 s]"
+    )

@@ -22,7 +22,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 def lock(store: SqliteStore, **kw: float) -> ConnectionLock:
-    return ConnectionLock(store, "test:", provider="xero", busy="busy", **kw)
+    return ConnectionLock(store, "test:", provider="xero", **kw)
 
 
 async def test_holders_in_one_process_take_turns_in_order(store: SqliteStore) -> None:
@@ -48,7 +48,7 @@ async def test_another_process_waits_for_the_store_lock_then_gives_up(store: Sql
         await asyncio.sleep(seconds)
 
     theirs = ConnectionLock(
-        store, "test:", provider="dynamics", busy="still refreshing", wait=0.1, sleep=sleep
+        store, "test:", provider="dynamics", wait=0.1, sleep=sleep
     )
     async with ours.hold("c1"):
         with pytest.raises(TransientProviderError) as raised:

@@ -116,15 +116,15 @@ async def test_a_refresh_is_never_overwritten_with_older_tokens(tmp_path: Path) 
     try:
         await fill(store, TokenCipher([old_key]))
         locks = {
-            TokenKind.XERO: ConnectionLock(store, XERO_TOKENS_LOCK, provider="xero", busy="busy"),
-            TokenKind.DYNAMICS: ConnectionLock(store, "dynamics-token:", provider="dynamics", busy="busy"),
+            TokenKind.XERO: ConnectionLock(store, XERO_TOKENS_LOCK, provider="xero"),
+            TokenKind.DYNAMICS: ConnectionLock(store, "dynamics-token:", provider="dynamics"),
         }
         rotation = asyncio.create_task(
             rotate_all(store, rotating, hold=lambda cid, kind: locks[kind].hold(cid))
         )
         await _SlowRead.reading.wait()
         # Another process's refresh of c1's Xero tokens, under its own lock object (another owner).
-        refresher = ConnectionLock(store, XERO_TOKENS_LOCK, provider="xero", busy="busy")
+        refresher = ConnectionLock(store, XERO_TOKENS_LOCK, provider="xero")
         refreshed = b'{"refresh_token":"rotated by Xero"}'
         async with refresher.hold("c1"):
             await store.put_tokens("c1", TokenKind.XERO, rotating.encrypt(refreshed))
