@@ -10,7 +10,6 @@ from http import HTTPStatus
 from typing import Any
 
 from botbuilder.core import ConversationState, InvokeResponse, TurnContext
-from botbuilder.core.activity_handler import _InvokeResponseException
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import (
     ActivityTypes,
@@ -22,7 +21,6 @@ from botbuilder.schema import (
 
 from bot.errors import ValidationFailed
 from bot.storage.base import ConversationStore
-from bot.teams import connector_speedups
 from bot.teams.router import Router, submitted_verb
 from bot.teams.turn import Turn
 
@@ -36,7 +34,8 @@ CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
 # Invokes left to botbuilder's dispatch, which calls the methods overridden here (the sign-in popup).
-_BOTBUILDER_INVOKES = frozenset({"signin/verifyState", "signin/tokenExchange"})
+VERIFY_STATE = "signin/verifyState"
+_BOTBUILDER_INVOKES = frozenset({"signin/tokenExchange"})
 # How long a message may skip rewriting a reference this process saved unchanged (see SavedReferences).
 REFERENCE_TTL_SECONDS = 60.0
 _MAX_REMEMBERED = 10_000
@@ -93,8 +92,6 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         saved_references: SavedReferences | None = None,
     ) -> None:
         super().__init__()
-        # CloudAdapter builds two msrest clients a turn; this takes most of their CPU away.
-        connector_speedups.install()
         self._router = router
         self._conversations = conversations
         self._state = conversation_state
@@ -137,6 +134,10 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
         name = turn_context.activity.name
         if name == CARD_ACTION:
             return await self._card_action(turn_context)
+        if name == VERIFY_STATE:
+            # Answered here, not through botbuilder's dispatch: it ignores what the handler returns and
+            # sets another status only through a private exception class.
+            return await self._verify_state_invoke(turn_context)
         if name in _BOTBUILDER_INVOKES:
             return await super().on_invoke_activity(turn_context)
         # botbuilder answers every other invoke 501, a server error. The manifest declares no message
@@ -184,16 +185,15 @@ class ConnectorBot(TeamsActivityHandler):  # type: ignore[misc]
             return _card_response(200, MESSAGE_TYPE, card)
         return _card_response(200, CARD_TYPE, card)
 
-    async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> InvokeResponse:
+    async def _verify_state_invoke(self, turn_context: TurnContext) -> InvokeResponse:
         # The sign-in popup finished: Teams sends the code our callback page passed to notifySuccess.
         value = turn_context.activity.value
         state = value.get("state") if isinstance(value, dict) else None
-        # botbuilder ignores what this method returns and answers 200; only this exception sets the status.
         if self._verify_state is None or not isinstance(state, str) or len(state) > 200:
-            raise _InvokeResponseException(400)
+            return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST))
         if not await self._verify_state(Turn(turn_context), state):
-            raise _InvokeResponseException(412)
-        return InvokeResponse(status=200)
+            return InvokeResponse(status=int(HTTPStatus.PRECONDITION_FAILED))
+        return InvokeResponse(status=int(HTTPStatus.OK))
 
 
 def _field(action: object, name: str) -> object:

@@ -157,6 +157,9 @@ async def test_teams_signin_popup_verifies_with_verify_state(bot: BotHarness) ->
     page = await run.sign_in_xero()
     assert "microsoftTeams.authentication.notifySuccess" in page.text
     mark = bot.connector.mark()
+    # A value that is no state at all is a bad request (answered by our handler, not botbuilder's dispatch).
+    assert (await chat.invoke("signin/verifyState", {"other": 1}, card=run.card())).status_code == 400
+    assert await chat.verify_state("0" * 201, card=run.card()) == 400
     assert await chat.verify_state("000-000", card=run.card()) == 412
     await bot.connector.wait_for_text("doesn't match the sign-in page", since=mark)
     assert await chat.verify_state(page.code, user=BOB, card=run.card()) == 412
