@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
 from bot.config import Settings
 from bot.crypto import TokenCipher
@@ -109,6 +111,12 @@ class _Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def _status_of(exc: MsalServiceError) -> int | None:
+    # MSAL raises for a 5xx of Entra ("HTTP Error: 503", msal/throttled_http_client.py) without the body.
+    found = re.search(r"\b([1-5]\d\d)\b", str(exc))
+    return int(found.group(1)) if found else None
+
+
 def _describe(result: dict[str, Any]) -> str:
     # Entra's descriptions carry an AADSTS code worth keeping, then trace ids and timestamps that are not.
     description = str(result.get("error_description") or "").strip().splitlines()
@@ -193,7 +201,7 @@ class DynamicsAuth:
 
         try:
             return await asyncio.to_thread(initiate)
-        except requests.RequestException as exc:
+        except (requests.RequestException, MsalServiceError) as exc:  # unreachable, or a 5xx outage
             raise DynamicsFlowError("provider_unavailable", FlowProblem.UNREACHABLE) from exc
 
     async def complete_flow(
@@ -214,7 +222,7 @@ class DynamicsAuth:
                 # MSAL raises ValueError when the callback does not belong to this flow (state mismatch),
                 # KeyError when the stored flow is not one it made.
                 raise DynamicsFlowError("invalid_state", FlowProblem.MISMATCH) from None
-            except requests.RequestException as exc:
+            except (requests.RequestException, MsalServiceError) as exc:  # unreachable, or a 5xx outage
                 raise DynamicsFlowError("provider_unavailable", FlowProblem.UNREACHABLE) from exc
             if "error" in result:
                 error = str(result["error"])
@@ -266,6 +274,12 @@ class DynamicsAuth:
             except requests.RequestException as exc:
                 raise TransientProviderError(
                     type(exc).__name__, provider=PROVIDER, where="token endpoint"
+                ) from exc
+            except MsalServiceError as exc:
+                # Entra answered 5xx (an outage, e.g. temporarily_unavailable): MSAL raises rather than
+                # returning the error, and replays it for Retry-After seconds. Worth retrying; not a lapse.
+                raise TransientProviderError(
+                    type(exc).__name__, provider=PROVIDER, status=_status_of(exc), where="token endpoint"
                 ) from exc
             if cache.has_state_changed:
                 await self._save(connection_id, cache)

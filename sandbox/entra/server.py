@@ -7,7 +7,8 @@ Endpoints (tenant = `organizations`, `common`, a tenant GUID or domain):
     GET  /{tenant}/oauth2/v2.0/authorize                 login page (then consent page when needed)
     POST /{tenant}/login, /{tenant}/consent              the forms of those pages
     POST /{tenant}/oauth2/v2.0/token                     authorization_code (PKCE) and refresh_token grants
-Control (JSON, for `make run` and browser tests) under /_sandbox/entra/.
+Control (JSON, for `make run` and browser tests) under /_sandbox/entra/. `fail_next` makes the token
+endpoint answer like an outage (5xx, `temporarily_unavailable`; see faults.py).
 
 `pages_app` serves the pages a person's browser visits (authorize, login, consent) on their own; the
 caller may serve it over plain http on localhost and call `set_pages_url`, so that those pages open
@@ -37,6 +38,7 @@ from sandbox.entra.directory import (
     resolve_tenant,
     user_by_upn,
 )
+from sandbox.entra.faults import Faults, failure_response
 from sandbox.entra.grants import MULTI_TENANT_SEGMENTS, EntraState
 from sandbox.entra.scopes import ResourceRegistry
 from sandbox.entra.signin import SignInPages
@@ -64,9 +66,10 @@ class EntraSandbox:
         self.apps: dict[str, AppRegistration] = {CONNECTOR_APP.client_id: CONNECTOR_APP}
         self.redirect_uris: set[str] = set()
         self.requests: list[EntraRequest] = []
+        self.faults = Faults()
         # Where the discovery document sends browsers (authorization_endpoint); None: base_url.
         self.pages_base_url: str | None = None
-        self.app = web.Application(middlewares=[self._record])
+        self.app = web.Application(middlewares=[self._record, self._fault])
         self.pages_app = web.Application(middlewares=[self._record])
         self._routes()
 
@@ -118,9 +121,17 @@ class EntraSandbox:
         else:
             self.state.needs_interaction.discard(user.oid)
 
+    def fail_next(
+        self, n: int, status: int = 503, *, retry_after: int | None = None, path_prefix: str | None = None
+    ) -> None:
+        """The next n token requests (or requests under `path_prefix`) fail as in an outage: `status` (5xx)
+        with `temporarily_unavailable` AADSTS90033, and `Retry-After` if given (see faults.py)."""
+        self.faults.fail_next(n, status, retry_after=retry_after, path_prefix=path_prefix)
+
     def reset(self) -> None:
         """Forget codes, tokens, consents, fault switches and the request log (keys and registrations stay)."""
         self.state.clear()
+        self.faults.reset()
         self.requests.clear()
 
     # For resource servers in the same process --------------------------------------------------------------
@@ -167,6 +178,15 @@ class EntraSandbox:
                 grant = str((await request.post()).get("grant_type", ""))
             self.requests.append(EntraRequest(request.method, request.path, response.status, grant))
         return response
+
+    @web.middleware
+    async def _fault(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Inside `_record`, so a failed request is logged with its status; never the control API.
+        rule = None if request.path.startswith(control.PREFIX) else self.faults.take(request.method, request.path)
+        if rule is None:
+            return await handler(request)
+        await request.read()
+        return failure_response(rule, self.clock.now(), _correlation(request))
 
     # Discovery -----------------------------------------------------------------------------------------------
 

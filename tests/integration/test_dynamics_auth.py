@@ -168,3 +168,17 @@ async def test_a_code_used_twice_is_invalid_grant(dyn: Dyn) -> None:
         await dyn.auth.complete_flow("conn-dyn-2", dict(flow), query)
     assert caught.value.reason == "invalid_grant"
     assert await dyn.store.get_tokens("conn-dyn-2", TokenKind.DYNAMICS) is None
+
+
+async def test_an_entra_outage_while_signing_in_is_unreachable_not_a_crash(dyn: Dyn) -> None:
+    """MSAL raises MsalServiceError for a 5xx of the token endpoint (it does not return an error
+    result): the sign-in ends as the flow's 'provider unavailable', which the page and the chat word,
+    and nothing is stored."""
+    flow = await dyn.auth.start_flow(REDIRECT_URI)
+    query = await dyn.browse(str(flow["auth_uri"]), ALICE.upn)
+    dyn.sandboxes.entra.fail_next(1, 503, retry_after=0)
+
+    with pytest.raises(OAuthFlowError) as caught:
+        await dyn.auth.complete_flow(CONNECTION, flow, query)
+    assert caught.value.reason == "provider_unavailable"
+    assert await dyn.store.get_tokens(CONNECTION, TokenKind.DYNAMICS) is None
