@@ -41,7 +41,7 @@ _PHRASES: dict[str, str] = {
     Problem.NO_ROW_ID: "Dynamics 365 did not say which row it wrote",
     Problem.NO_ORGANISATION: "Xero returned no organisation for this connection",
     Problem.NO_ENVIRONMENT: "no Dynamics 365 environment is chosen for this connection",
-    Problem.IMPORT_NOT_STARTED: "Dynamics 365 did not start the import",
+    Problem.IMPORT_NOT_STARTED: "Dynamics 365 answered without an import operation to follow",
     Problem.RATE_LIMITED: "{name} is limiting how fast we may call it",
     Problem.DAY_BUDGET: "Xero's daily API allowance for this organisation is nearly used up",
     Problem.PAUSED: "Xero asked us to wait before calling it again",
