@@ -65,6 +65,7 @@ class Problem(StrEnum):
     NO_TOKENS = "no_tokens"  # the connection has no stored sign-in for this provider
     TOKENS_REPLACED = "tokens_replaced"  # the sign-in was replaced twice during one refresh
     TOKEN_LOCK_BUSY = "token_lock_busy"  # another process kept refreshing the sign-in
+    SIGN_IN_UNAVAILABLE = "sign_in_unavailable"  # Microsoft's token endpoint unreachable or answering 5xx
     NO_ROW_ID = "no_row_id"  # Dataverse did not say which row it wrote
     NO_ORGANISATION = "no_organisation"  # Xero returned no organisation for the tenant
     NO_ENVIRONMENT = "no_env"  # the connection has no Dynamics 365 environment

@@ -25,6 +25,7 @@ from bot.logs import configure_logging
 from bot.storage.base import TokenKind
 from bot.storage.factory import open_store
 from bot.sync.locks import DYNAMICS_TOKENS_LOCK, XERO_TOKENS_LOCK, ConnectionLock
+from cards.problem_words import error_words
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ConnectorError as exc:
         # StoreError (unreadable blob, store down) or a lock that stayed busy: nothing is lost, run again.
-        sys.stderr.write(f"key rotation stopped: {exc}\n")
+        sys.stderr.write(f"key rotation stopped: {error_words(exc)}\n")
         return 1
     keys = len(settings.token_encryption_keys) or 1
     sys.stdout.write(f"re-encrypted {rewritten} token sets with the first of {keys} key(s)\n")

@@ -7,95 +7,37 @@ Runs and records stored before the kinds existed carry their sentence in `error`
 
 from __future__ import annotations
 
-from bot.errors import (
-    AuthError,
-    NotFound,
-    PermissionDenied,
-    Problem,
-    ProviderError,
-    RateLimited,
-    StoreError,
-    TransientProviderError,
-)
 from bot.storage.base import FailureKind, RecordFailure, RecordRefusal, RunOutcome, RunRecord
-from bot.sync.failures import scrub
 from bot.sync.tables import SECURITY_ROLE_NAME, SOLUTION_FRIENDLY_NAME
+from cards.problem_words import PHRASES, error_words, problem_words, provider_name, sentence
+
+__all__ = [
+    "connector_outcome_words",
+    "error_words",
+    "problem_words",
+    "provider_name",
+    "record_failure_words",
+    "record_refusal_words",
+    "run_error_words",
+    "run_failure_words",
+]
 
 
-def provider_name(provider: str) -> str:
-    return "Xero" if provider == "xero" else "Dynamics 365" if provider else "A provider"
-
-
-# What each code means, as a phrase to build a sentence around ({name}: the provider's name). Our own
-# `Problem`s, and the providers' codes whose meaning we know whatever the status.
-_PHRASES: dict[str, str] = {
-    Problem.BAD_RESPONSE: "{name} sent an answer we could not read",
-    Problem.BAD_STATUS: "{name} answered with a status other than OK",
-    Problem.BAD_TOKEN_RESPONSE: "{name}'s sign-in service answered without a usable token",
-    Problem.MISSING_REFRESH_TOKEN: (
-        "Xero sent no refresh token (was offline access granted?); connect Xero again"
-    ),
-    Problem.NO_TOKENS: "this connection has no {name} sign-in; connect {name} again",
-    Problem.TOKENS_REPLACED: "the {name} sign-in was replaced twice while it was being refreshed; try again",
-    Problem.TOKEN_LOCK_BUSY: "another process is still refreshing this connection's {name} sign-in",
-    Problem.NO_ROW_ID: "Dynamics 365 did not say which row it wrote",
-    Problem.NO_ORGANISATION: "Xero returned no organisation for this connection",
-    Problem.NO_ENVIRONMENT: "no Dynamics 365 environment is chosen for this connection",
-    Problem.IMPORT_NOT_STARTED: "Dynamics 365 answered without an import operation to follow",
-    Problem.RATE_LIMITED: "{name} is limiting how fast we may call it",
-    Problem.DAY_BUDGET: "Xero's daily API allowance for this organisation is nearly used up",
-    Problem.PAUSED: "Xero asked us to wait before calling it again",
-    Problem.CONNECTION_GONE: "this connection no longer exists",
-    Problem.NOT_RUN: "Dynamics 365 did not run this write",
-    "invalid_grant": "{name} no longer accepts this connection's sign-in; connect {name} again",
-    "invalid_client": "{name} rejected the connector's app credentials (its client id or secret)",
-    "unauthorized_client": "{name} does not allow the connector's app here",
-}
-
-
-def _phrase_by_type(exc: ProviderError, name: str) -> str:
-    if isinstance(exc, AuthError):
-        if exc.reconnect_required:
-            return f"{name} no longer accepts this connection's sign-in; reconnect {name}"
-        return f"{name} refused our sign-in"
-    if isinstance(exc, PermissionDenied):
-        return f"{name} denied access"
-    if isinstance(exc, NotFound):
-        return f"{name} could not find what we asked for"
-    if isinstance(exc, RateLimited):
-        return f"{name} is limiting how fast we may call it"
-    if isinstance(exc, TransientProviderError):
-        return f"{name} did not answer"
-    return f"{name} answered with an error"
-
-
-def problem_words(exc: ProviderError) -> str:
-    """What went wrong with a provider, as one sentence without its full stop, for the chat: from the
-    error's code and type, with its status or code and the provider's own (scrubbed) words."""
-    name = provider_name(exc.provider)
-    known = _PHRASES.get(exc.code)
-    text = known.format(name=name) if known else _phrase_by_type(exc, name)
-    reference = ", ".join(part for part in (str(exc.status or ""), "" if known else exc.code) if part)
-    text += f" ({reference})" if reference else ""
-    detail = scrub(exc.detail)
-    text += f": {detail}" if detail else ""
-    return text[:1].upper() + text[1:]
-
-
-def error_words(exc: BaseException) -> str:
-    """Any error the product raised on purpose, as the chat shows it, without a final full stop (the caller
-    goes on): a provider's and the store's in our words; the others (a ValidationFailed, a refusal) are
-    raised with the sentence meant for the person already."""
-    if isinstance(exc, ProviderError):
-        return problem_words(exc)
-    if isinstance(exc, StoreError):
-        return "The connector's own storage did not answer"
-    return str(exc).rstrip(". ")
+# Kinds whose words come from the code when the code is one we know (`problem_words.PHRASES`).
+_WORDED_BY_CODE = frozenset(
+    {FailureKind.SIGN_IN_REFUSED, FailureKind.NO_ANSWER, FailureKind.RATE_LIMITED, FailureKind.PROVIDER_ERROR}
+)
 
 
 def run_failure_words(kind: FailureKind | str, provider: str = "", detail: str = "", code: str = "") -> str:
     """The sentence a person reads about what stopped a run: what happened and what to do."""
     name = provider_name(provider)
+    known = PHRASES.get(code)
+    said = f" ({detail})" if detail else ""
+    if known is not None and kind in _WORDED_BY_CODE:
+        # Our own problem, or a provider code we know: its words say more than the kind's.
+        words = known.format(name)
+        return f"{sentence(words.what)}{said}; {words.todo or 'the next run tries again'}."
     if kind == FailureKind.SIGN_IN_INVALID:
         return (
             f"The {name} sign-in is no longer valid (expired, revoked or missing a permission). "
@@ -119,7 +61,7 @@ def run_failure_words(kind: FailureKind | str, provider: str = "", detail: str =
     if kind == FailureKind.ACCESS_REFUSED:
         return (
             f"Dynamics 365 refused access: give the connecting user the '{SECURITY_ROLE_NAME}' security "
-            f"role, then run the sync again. ({detail})"
+            f"role, then run the sync again.{said}"
         )
     if kind == FailureKind.DAILY_LIMIT:
         return "Xero's daily API allowance for this organisation is (nearly) used up; syncing resumes when it resets."
@@ -132,7 +74,7 @@ def run_failure_words(kind: FailureKind | str, provider: str = "", detail: str =
     if kind == FailureKind.TABLES_NOT_FOUND:
         return (
             f"Dynamics 365 could not find the connector's tables: is the '{SOLUTION_FRIENDLY_NAME}' "
-            f"solution installed in this environment? ({detail})"
+            f"solution installed in this environment?{said}"
         )
     if kind == FailureKind.INTERRUPTED:
         return "The run was interrupted before it finished (its worker stopped); the next run picks it up."
@@ -143,12 +85,8 @@ def run_failure_words(kind: FailureKind | str, provider: str = "", detail: str =
     if kind == FailureKind.CONNECTION_INACTIVE:
         why = "no longer exists" if detail == "gone" else f"is {detail.replace('_', ' ')}"
         return f"The connection {why}."
-    known = _PHRASES.get(code)
-    if known:
-        text = known.format(name=name)
-        text = text[:1].upper() + text[1:] + (f" ({detail})" if detail else "")
-        return f"{text}; the next run tries again."
-    return f"{name} answered with an error ({code or 'no code'}): {detail or 'no details'}"
+    reference = f" ({code})" if code else ""
+    return f"{name} answered with an error{reference}{': ' + detail if detail else ''}; the next run tries again."
 
 
 def connector_outcome_words(run: RunRecord) -> str:
@@ -180,7 +118,7 @@ def record_refusal_words(refusal: RecordRefusal | None, reason: str) -> str:
     if refusal is RecordRefusal.PRIVILEGE:
         return f"Dynamics 365 refused the write (missing privilege): {detail}"
     if refusal is RecordRefusal.NOT_RUN:
-        return "Dynamics 365 did not run this write (an earlier write in its batch failed); the next run tries again"
+        return "Dynamics 365's answer did not include this write; the next run tries again"
     if refusal is RecordRefusal.CHANGED:
         return f"Dataverse refused the write (the row changed meanwhile): {detail}"
     return f"Dataverse rejected the record: {detail}"

@@ -123,7 +123,7 @@ class DynamicsStep:
                 state,
                 Event.BLOCKED,
                 missing_privileges=(),
-                problem=f"I couldn't check {env.env_name} just now ({error_words(exc)}). Choose Check again in a moment.",
+                problem=f"I couldn't check {env.env_name} just now: {error_words(exc)}. Choose Check again in a moment.",
             )
             await self._kit.show(turn, checking)
             return checking

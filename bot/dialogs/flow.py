@@ -340,7 +340,7 @@ class SetupFlow:
             return
         except ConnectorError as exc:
             log.warning("setup %s: creating the connection failed: %s", state.setup_id, type(exc).__name__)
-            failed = ValidationFailed(f"Dynamics 365 didn't accept the connection's records ({error_words(exc)}). Choose Save to try again.")
+            failed = ValidationFailed(f"Dynamics 365 didn't accept the connection's records: {error_words(exc)}. Choose Save to try again.")
             await self.settings.redisplay(turn, state, raw, failed)
             return
         done = state.but(connection_name=connection.name)

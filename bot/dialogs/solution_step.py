@@ -142,7 +142,7 @@ class SolutionStep:
         except ConnectorError as exc:
             log.info("starting the solution import in %s failed: %s", env.env_id, type(exc).__name__)
             failed = state.but(
-                problem=f"Dynamics 365 didn't start the import ({error_words(exc)}). Try again in a moment."
+                problem=f"Dynamics 365 didn't start the import: {error_words(exc)}. Try again in a moment."
             )
             await self._kit.show(turn, failed)
             return failed

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # The run's enums live beside it; imported from here as well (`X as X`: re-exported on purpose).
 from bot.storage.run_kinds import AttentionReason as AttentionReason
 from bot.storage.run_kinds import FailureKind as FailureKind
+from bot.storage.run_kinds import KnownAttention, KnownFailureKind, KnownRefusal
 from bot.storage.run_kinds import Provider as Provider
 from bot.storage.run_kinds import RecordRefusal as RecordRefusal
 from bot.storage.run_kinds import RunStage as RunStage
@@ -132,7 +133,7 @@ class RecordFailure(Record):
     entity: str
     key: str  # Xero's id of the record (not a financial value)
     reason: str  # the scrubbed detail; records stored before `refusal` existed hold the whole sentence
-    refusal: RecordRefusal | None = None
+    refusal: KnownRefusal = None
 
 
 class RunRecord(Record):
@@ -154,10 +155,10 @@ class RunRecord(Record):
     # what it asks a person to do (None: nothing beyond reading the error). Records stored before
     # these fields existed load with None.
     failed_provider: Provider | None = None
-    attention: AttentionReason | None = None
+    attention: KnownAttention = None
     # What stopped the run (None: it did not fail, or it was stored before these fields: `error` then
     # holds its words), the provider's scrubbed message and its status or code. Words: cards.failure_words.
-    failure_kind: FailureKind | None = None
+    failure_kind: KnownFailureKind = None
     failure_detail: str = ""
     failure_code: str = ""
 

@@ -3,7 +3,11 @@ far it got, whose failure stopped it and what that asks a person to do. String v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 
 class RunTrigger(StrEnum):
@@ -74,3 +78,22 @@ class RecordRefusal(StrEnum):
     CHANGED = "changed"  # 412: the row changed meanwhile
     REJECTED = "rejected"  # anything else
     NOT_RUN = "not_run"  # never run: its $batch answer had no part for it
+
+
+def _known(kind: type[StrEnum]) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if value is None or isinstance(value, kind):
+            return value
+        try:
+            return kind(str(value))
+        except ValueError:
+            return None  # written by a newer release: read as "not known", never as an unreadable record
+
+    return check
+
+
+# The kinds as stored fields: a value this release does not know (a newer release wrote it, during a
+# rolling deploy or after a rollback) reads as None instead of making the whole record unreadable.
+KnownRefusal = Annotated[RecordRefusal | None, BeforeValidator(_known(RecordRefusal))]
+KnownFailureKind = Annotated[FailureKind | None, BeforeValidator(_known(FailureKind))]
+KnownAttention = Annotated[AttentionReason | None, BeforeValidator(_known(AttentionReason))]

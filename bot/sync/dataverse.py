@@ -376,7 +376,7 @@ class DataverseClient:
             answers = decode_batch(response.headers.get("content-type", ""), response.content)
         except ValueError as exc:
             raise ProviderError(
-                Problem.BAD_RESPONSE, provider=PROVIDER, where="$batch", detail=str(exc)[:200]
+                Problem.BAD_RESPONSE, provider=PROVIDER, where=f"$batch: {str(exc)[:200]}"
             ) from exc
         return [
             batch_result(key, answers[i] if i < len(answers) else None) for i, (key, _) in enumerate(chunk)

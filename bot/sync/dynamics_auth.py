@@ -273,13 +273,16 @@ class DynamicsAuth:
                 result = await asyncio.to_thread(acquire, cache)
             except requests.RequestException as exc:
                 raise TransientProviderError(
-                    type(exc).__name__, provider=PROVIDER, where="token endpoint"
+                    Problem.SIGN_IN_UNAVAILABLE, provider=PROVIDER, where=f"token endpoint: {type(exc).__name__}"
                 ) from exc
             except MsalServiceError as exc:
                 # Entra answered 5xx (an outage, e.g. temporarily_unavailable): MSAL raises rather than
                 # returning the error, and replays it for Retry-After seconds. Worth retrying; not a lapse.
                 raise TransientProviderError(
-                    type(exc).__name__, provider=PROVIDER, status=_status_of(exc), where="token endpoint"
+                    Problem.SIGN_IN_UNAVAILABLE,
+                    provider=PROVIDER,
+                    status=_status_of(exc),
+                    where=f"token endpoint: {type(exc).__name__}",
                 ) from exc
             if cache.has_state_changed:
                 await self._save(connection_id, cache)
@@ -295,7 +298,9 @@ class DynamicsAuth:
         if error in RECONNECT_ERRORS:
             raise self._reconnect(error, detail=_describe(result))  # expired or revoked
         if error in {"temporarily_unavailable", "server_error"}:
-            raise TransientProviderError(error, provider=PROVIDER, detail=_describe(result))
+            raise TransientProviderError(
+                Problem.SIGN_IN_UNAVAILABLE, provider=PROVIDER, detail=_describe(result), where=error
+            )
         raise AuthError(error, provider=PROVIDER, detail=_describe(result))
 
     async def forget(self, connection_id: str) -> None:

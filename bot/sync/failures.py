@@ -29,6 +29,7 @@ from bot.sync.ports import AttentionDetail, AttentionReason
 from bot.sync.tables import ALL_TABLES
 
 MAX_REASON = 300
+_PROBLEMS = frozenset(Problem)
 REPEATED_FAILURES_AT = 3
 _QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 # Our own names may stay in a message: they are what tells a person which column was refused.
@@ -105,8 +106,8 @@ def describe(exc: BaseException) -> RunFailure:
 
 def _translate(exc: ProviderError) -> RunFailure:
     xero = exc.provider == "xero"
-    # The provider's own words (scrubbed), else what was asked; never a sentence of ours.
-    detail, code = scrub(exc.detail) or exc.where, str(exc.code or exc.status or "")
+    # The provider's own words (scrubbed), never a sentence of ours; `where` stays in the log.
+    detail, code = scrub(exc.detail), str(exc.code or exc.status or "")
     hold = ConnectionStatus.NEEDS_RECONNECTION
 
     def failure(
@@ -128,7 +129,8 @@ def _translate(exc: ProviderError) -> RunFailure:
             return failure(FailureKind.DAILY_LIMIT, AttentionReason.XERO_DAILY_LIMIT)
         return failure(FailureKind.RATE_LIMITED)
     if isinstance(exc, TransientProviderError):
-        code = str(exc.status or exc.code or "")  # the HTTP status first: "did not answer (503)"
+        # Our own problem by its name (worded as such); else the HTTP status first: "did not answer (503)".
+        code = exc.code if exc.code in _PROBLEMS else str(exc.status or exc.code or "")
         return failure(FailureKind.NO_ANSWER)
     if isinstance(exc, NotFound):
         if xero:

@@ -1,7 +1,7 @@
 """The worker process's loop (its entry point is `python -m bot.worker`, which passes the words): a process
 that only runs syncs (any number of them on one Redis).
 
-`serve` opens the store, opens the store, builds the sync runtime and runs a Scheduler until SIGTERM or
+`serve` opens the store, builds the sync runtime and runs a Scheduler until SIGTERM or
 SIGINT, then stops claiming, lets the runs under way finish (up to WORKER_GRACE_SECONDS, default 25,
 inside a typical 30 s termination grace) and releases their leases. A worker killed outright leaves
 its leases to expire; another worker then picks those connections up.
@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from collections.abc import Callable
 
@@ -96,3 +97,10 @@ async def serve(
             loop.remove_signal_handler(signum)
         await store.close()
     log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    # The entry point moved to `python -m bot.worker` (the worker's composition root): a deployment still
+    # starting this module must fail loudly, not exit 0 and run nothing.
+    sys.stderr.write("bot.sync.worker is no longer an entry point: start workers with `python -m bot.worker`\n")
+    raise SystemExit(2)

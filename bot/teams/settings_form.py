@@ -268,7 +268,7 @@ class SettingsForm:
             log.warning("could not write the settings to Dynamics 365: %s", type(exc).__name__)
             text = (
                 f"⚠️ The new settings of **{md_escape(connection.name)}** are saved here and apply from the next "
-                f"run, but I couldn't update its Settings record in Dynamics 365 ({md_escape(error_words(exc))}). "
+                f"run, but I couldn't update its Settings record in Dynamics 365: {md_escape(error_words(exc))}. "
                 "Save them again to retry."
             )
             try:

@@ -139,7 +139,7 @@ class SolutionUpgrades:
             handle = await SolutionImport(dv).start(build_zip(managed=True))
         except ConnectorError as exc:
             await turn.send_text(
-                f"⚠️ Dynamics 365 didn't start the upgrade ({md_escape(error_words(exc))}). Try again later."
+                f"⚠️ Dynamics 365 didn't start the upgrade: {md_escape(error_words(exc))}. Try again later."
             )
             return
         self._running.add(key)

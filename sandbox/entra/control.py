@@ -29,7 +29,10 @@ def add_routes(app: web.Application, sandbox: EntraSandbox) -> None:
     async def body_of(request: web.Request) -> dict[str, Any]:
         if not request.can_read_body:
             return {}
-        data = await request.json()
+        try:
+            data = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
         return data if isinstance(data, dict) else {}
 
     async def requests(request: web.Request) -> web.Response:

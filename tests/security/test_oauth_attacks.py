@@ -156,8 +156,7 @@ async def test_a_redirect_uri_xero_does_not_know_ends_at_xero_with_nothing_store
 async def test_verify_state_from_another_user_or_with_garbage_stores_nothing(bot: BotHarness) -> None:
     """The Teams sign-in popup path (signin/verifyState). The refusal itself, said in the chat, is proven by
     tests/scenario/test_setup_flow.py::test_teams_signin_popup_verifies_with_verify_state; here: nothing
-    is kept. (botbuilder answers every signin/verifyState invoke 200 whatever the handler returns, so the
-    HTTP status says nothing; the chat and the store do.)"""
+    is kept (the handler answers 412 or 400, checked there; the chat and the store say more)."""
     chat = bot.channel(ALICE)
     run = await start_setup(chat)
     page = await run.sign_in_xero(tenants=[NZ_TENANT_ID])

@@ -50,3 +50,13 @@ def test_worker_refuses_the_sqlite_store_with_one_line(tmp_path: Path) -> None:
     assert "REDIS_URL is not set" in lines[0]
     assert "Redis store" in lines[0]
     assert not (tmp_path / "data" / "connector.db").exists()
+
+
+def test_the_old_worker_module_refuses_to_start_rather_than_idle(tmp_path: Path) -> None:
+    """`python -m bot.sync.worker` was the entry point before `bot.worker`: a deployment still using it
+    must fail loudly (exit 2, one line), not exit 0 having run nothing."""
+    result = _run(["-m", "bot.sync.worker"], tmp_path, DATA_DIR=str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "bot.sync.worker is no longer an entry point: start workers with `python -m bot.worker`"
+    )

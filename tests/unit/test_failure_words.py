@@ -134,7 +134,7 @@ def test_provider_errors_are_worded_from_their_type_code_status_and_own_words() 
     )
     assert problem_words(
         AuthError("invalid_grant", provider="xero", status=400, reconnect_required=True)
-    ) == ("Xero no longer accepts this connection's sign-in; connect Xero again (400)")
+    ) == ("Xero no longer accepts this connection's sign-in (400); connect Xero again")
     assert problem_words(
         TransientProviderError("ConnectTimeout", provider="dynamics", where="GET xdc_accounts")
     ) == ("Dynamics 365 did not answer (ConnectTimeout)")
@@ -142,7 +142,7 @@ def test_provider_errors_are_worded_from_their_type_code_status_and_own_words() 
         problem_words(NotFound(provider="xero", status=404)) == "Xero could not find what we asked for (404)"
     )
     assert problem_words(RateLimited(Problem.DAY_BUDGET, retry_after=60, provider="xero")) == (
-        "Xero's daily API allowance for this organisation is nearly used up"
+        "Xero's daily API allowance for this organisation is nearly used up; try again in about 60 seconds"
     )
     assert problem_words(NotFound(Problem.CONNECTION_GONE)) == "This connection no longer exists"
 
@@ -170,3 +170,92 @@ def test_the_log_line_of_an_error_is_data_not_a_sentence() -> None:
     assert str(RateLimited(Problem.PAUSED, retry_after=90, provider="xero", status=429, where="minute")) == (
         "xero 429 paused (minute) [retry after 90 s]"
     )
+
+
+def test_the_words_read_as_sentences_whatever_the_provider_sent() -> None:
+    """Issue 16's review: no empty parentheses, no double stops, no code repeated as its own message, no
+    status for a success, and the explanation a code has is said."""
+    for kind in (FailureKind.ACCESS_REFUSED, FailureKind.TABLES_NOT_FOUND, FailureKind.PROVIDER_ERROR):
+        text = run_failure_words(kind, "dynamics", "", "")
+        assert "()" not in text, text
+        assert ".." not in text, text
+        assert text.endswith((".", "?")), text
+    assert run_failure_words(FailureKind.PROVIDER_ERROR, "xero") == "Xero answered with an error; the next run tries again."
+
+    unique = ProviderError("0x80040237", provider="dynamics", status=400, detail="A record with these values already exists.")
+    assert f"{error_words(unique)}. Nothing was changed." == (
+        "Dynamics 365 answered with an error (400, 0x80040237): A record with these values already exists. "
+        "Nothing was changed."
+    )
+    forbidden = PermissionDenied("AuthenticationUnsuccessful", provider="xero", status=403, detail="AuthenticationUnsuccessful")
+    assert problem_words(forbidden) == (
+        "Xero says this organisation is disconnected from the app or not covered by this connection (403); "
+        "reconnect Xero and choose the organisation again"
+    )
+    expired = AuthError("TokenExpired", provider="xero", status=401, detail="TokenExpired: token expired at 12/06/2026 10:00:00")
+    assert problem_words(expired) == "Xero refused our sign-in (401, TokenExpired): token expired at 12/06/2026 10:00:00"
+    assert problem_words(ProviderError(Problem.BAD_STATUS, provider="xero", status=200, detail="ERROR")) == (
+        "Xero answered with a status other than OK: ERROR"
+    )
+
+
+def test_a_wait_and_the_calls_left_are_said() -> None:
+    assert problem_words(RateLimited(Problem.PAUSED, retry_after=120, provider="xero", status=429, where="minute")) == (
+        "Xero asked us to wait before calling it again (429); try again in about 2 minutes"
+    )
+    day = RateLimited(Problem.DAY_BUDGET, retry_after=3600, provider="xero", where="3 calls left")
+    assert problem_words(day) == (
+        "Xero's daily API allowance for this organisation is nearly used up (3 calls left); try again in about 60 minutes"
+    )
+
+
+def test_an_entra_outage_is_microsofts_sign_in_not_dynamics() -> None:
+    outage = TransientProviderError(
+        Problem.SIGN_IN_UNAVAILABLE, provider="dynamics", status=503, where="token endpoint: MsalServiceError"
+    )
+    assert problem_words(outage) == "Microsoft sign-in is temporarily unavailable (503)"
+    failure = describe(outage)
+    assert failure.kind is FailureKind.NO_ANSWER
+    assert failure.code == Problem.SIGN_IN_UNAVAILABLE
+    assert run_failure_words(failure.kind, failure.provider, failure.detail, failure.code) == (
+        "Microsoft sign-in is temporarily unavailable; the next run tries again."
+    )
+
+
+def test_our_codes_word_a_run_better_than_its_kind() -> None:
+    busy = describe(TransientProviderError(Problem.TOKEN_LOCK_BUSY, provider="xero"))
+    assert run_failure_words(busy.kind, busy.provider, busy.detail, busy.code) == (
+        "Another process kept refreshing this connection's Xero sign-in; the next run tries again."
+    )
+    no_env = describe(ProviderError(Problem.NO_ENVIRONMENT, provider="dynamics"))
+    assert run_failure_words(no_env.kind, no_env.provider, no_env.detail, no_env.code) == (
+        "No Dynamics 365 environment is chosen for this connection; reconnect Dynamics 365 and choose an environment."
+    )
+    # What was asked (`where`) is for the log, never shown as the provider's words.
+    unreadable = describe(ProviderError(Problem.BAD_RESPONSE, provider="xero", where="Accounts, text/html"))
+    assert unreadable.detail == ""
+    assert run_failure_words(unreadable.kind, unreadable.provider, unreadable.detail, unreadable.code) == (
+        "Xero sent an answer we could not read; the next run tries again."
+    )
+
+
+def test_a_kind_written_by_a_newer_release_reads_as_unknown() -> None:
+    from bot.storage.base import RecordFailure
+
+    run = RunRecord.model_validate(
+        {
+            "id": "r",
+            "connection_id": "c",
+            "trigger": "schedule",
+            "started_at": T0.isoformat(),
+            "outcome": "failed",
+            "failure_kind": "from_the_future",
+            "attention": "also_new",
+            "error": "",
+        }
+    )
+    assert run.failure_kind is None
+    assert run.attention is None
+    assert connector_outcome_words(run) == "The run failed."
+    failure = RecordFailure.model_validate({"entity": "accounts", "key": "k", "reason": "", "refusal": "newer"})
+    assert failure.refusal is None
