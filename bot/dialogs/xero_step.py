@@ -129,10 +129,9 @@ class XeroStep:
     async def _warn_if_connected_elsewhere(self, turn: Turn, state: SetupState, tenant_id: str) -> None:
         """Issue 14: another chat of this Teams tenant already syncs this organisation. Said without
         naming that chat or its connection (this conversation may not see it)."""
-        for other in await self._kit.deps.store.list_connections():
+        for other in await self._kit.deps.store.list_tenant_connections(state.tenant_id):
             if (
                 other.xero_tenant_id == tenant_id
-                and other.teams_tenant_id == state.tenant_id
                 and other.conversation_key != state.conversation_key
                 and other.status is not ConnectionStatus.DISCONNECTED
             ):

@@ -232,6 +232,10 @@ class ConnectionStore(Protocol):
     async def list_connections(self, conversation_key: str | None = None) -> list[Connection]:
         """All connections, or those set up in one conversation, oldest first."""
 
+    async def list_tenant_connections(self, teams_tenant_id: str) -> list[Connection]:
+        """The connections of one Teams tenant (`Connection.teams_tenant_id`), in the order of
+        `list_connections` (oldest first), without reading the other tenants' connections."""
+
     async def delete_connection(self, connection_id: str) -> None: ...
 
 

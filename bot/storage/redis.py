@@ -80,6 +80,7 @@ class RedisStore(RedisCoordination):
             [
                 ("zadd", (self.keys.conns(), {stored.id: created}, True)),
                 ("zadd", (self.keys.conv(stored.conversation_key), {stored.id: created}, True)),
+                ("zadd", (self.keys.tenant(stored.teams_tenant_id), {stored.id: created}, True)),
             ]
         )
         if not await self._run("create", [self.keys.conn(stored.id)], [stored.model_dump_json()]):
@@ -94,8 +95,12 @@ class RedisStore(RedisCoordination):
     async def save_connection(self, connection: Connection) -> Connection:
         stored = connection.model_copy(update={"version": connection.version + 1})
         created = to_us(stored.created_at)
+        # The tenant never changes; adding it again (NX) heals one written by an older version.
         await self._pipeline(
-            [("zadd", (self.keys.conv(stored.conversation_key), {stored.id: created}, True))]
+            [
+                ("zadd", (self.keys.conv(stored.conversation_key), {stored.id: created}, True)),
+                ("zadd", (self.keys.tenant(stored.teams_tenant_id), {stored.id: created}, True)),
+            ]
         )
         args: list[str | int | bytes] = [connection.version, stored.model_dump_json()]
         saved = await self._run("save", [self.keys.conn(stored.id)], args)
@@ -117,6 +122,40 @@ class RedisStore(RedisCoordination):
         # An index may name a connection since moved to another conversation (see the module doc).
         return [c for c in found if conversation_key is None or c.conversation_key == conversation_key]
 
+    async def list_tenant_connections(self, teams_tenant_id: str) -> list[Connection]:
+        if not self._tenants_indexed:
+            await self.index_tenants()
+        async with self._io() as r:
+            ids = [as_text(i) for i in await r.zrange(self.keys.tenant(teams_tenant_id), 0, -1)]
+        raws = await self._pipeline([("get", (self.keys.conn(i),)) for i in ids])
+        found = [Connection.model_validate_json(raw) for raw in raws if raw is not None]
+        # Like a conversation index, a tenant index may name a connection since deleted (see the module doc).
+        return [c for c in found if c.teams_tenant_id == teams_tenant_id]
+
+    async def index_tenants(self, batch: int = 500) -> int:
+        """Put every connection of the global index in its tenant's index, once per deployment (for
+        connections created before the tenant indexes existed); then mark it done. Idempotent and safe
+        to run in several processes at once (ZADD NX of the same score). Returns how many it read."""
+        async with self._io() as r:
+            if await r.exists(self.keys.tenants_indexed()):
+                self._tenants_indexed = True
+                return 0
+            entries = [(as_text(i), s) for i, s in await r.zrange(self.keys.conns(), 0, -1, withscores=True)]
+        for start in range(0, len(entries), batch):
+            chunk = entries[start : start + batch]
+            raws = await self._pipeline([("get", (self.keys.conn(i),)) for i, _ in chunk])
+            adds: list[tuple[str, tuple[Any, ...]]] = []
+            for (connection_id, score), raw in zip(chunk, raws, strict=True):
+                if raw is not None:
+                    tenant = self.keys.tenant(Connection.model_validate_json(raw).teams_tenant_id)
+                    adds.append(("zadd", (tenant, {connection_id: int(score)}, True)))
+            await self._pipeline(adds)
+        async with self._io() as r:
+            await r.set(self.keys.tenants_indexed(), "1")
+        self._tenants_indexed = True
+        log.info("tenant indexes filled from %d connections", len(entries))
+        return len(entries)
+
     async def delete_connection(self, connection_id: str) -> None:
         """Delete the connection and everything kept for it (tokens, runs, fingerprints, schedule)."""
         k = self.keys
@@ -135,6 +174,8 @@ class RedisStore(RedisCoordination):
         cleanup: list[tuple[str, tuple[Any, ...]]] = [("zrem", (k.conns(), connection_id))]
         if conversation:
             cleanup.append(("zrem", (k.conv(conversation), connection_id)))
+        if tenant := as_text(result[3]):
+            cleanup.append(("zrem", (k.tenant(tenant), connection_id)))
         cleanup += [("delete", (k.run(i),)) for i in run_ids]
         await self._pipeline(cleanup)
         await self._drop_schedule(connection_id)

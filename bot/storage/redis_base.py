@@ -123,6 +123,7 @@ class RedisBase:
         self.pool = pool or PoolSettings()
         self.cluster = isinstance(client, RedisCluster)
         self._slots = asyncio.Semaphore(self.pool.max_connections)
+        self._tenants_indexed = False  # seen the mark of `RedisStore.index_tenants`
         # Registered scripts are re-loaded by redis-py when a server answers NOSCRIPT (after a
         # restart, or on a cluster node that has not seen them yet).
         self._scripts = {name: client.register_script(body) for name, body in SCRIPTS.items()}

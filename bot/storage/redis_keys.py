@@ -11,7 +11,8 @@ https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-
   the `leases` of the connections whose id hashes to k (CRC-32 mod `shards`), so every schedule
   script touches one shard's slot, and the four keys it touches are fixed;
 - everything else is one key per call (run records, OAuth state, references, locks, documents,
-  counters, the indexes of connections, the run-event stream), updated apart from the scripts.
+  counters, the indexes of connections (all, per conversation, per Teams tenant), the run-event
+  stream), updated apart from the scripts.
 
 Scripts never build a key name from data: every key they touch is passed in KEYS (the cluster
 client routes a script by its keys, and Redis checks them against the slot).
@@ -84,6 +85,14 @@ class Keys:
 
     def conv(self, conversation_key: str) -> str:
         return f"{self.prefix}conns:conv:{conversation_key}"
+
+    def tenant(self, teams_tenant_id: str) -> str:
+        """The connections of one Teams tenant, scored like `conns()`."""
+        return f"{self.prefix}conns:tenant:{teams_tenant_id}"
+
+    def tenants_indexed(self) -> str:
+        """Set once every connection older than the tenant indexes is in its index."""
+        return f"{self.prefix}conns:tenants-indexed"
 
     def run(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}"

@@ -10,7 +10,9 @@ included, so a run in progress is neither lost nor started twice).
 
 Run it once, on the standalone server, with every bot and worker process stopped:
     python -m bot.storage.redis_migrate            (reads REDIS_URL)
-It is idempotent: a second run finds nothing of the first layout. To move to a Redis Cluster,
+It is idempotent: a second run finds nothing of the first layout. It also fills the per-Teams-tenant
+indexes of connections made before they existed (on a cluster, only that), which the store otherwise
+does itself at its first tenant listing (`RedisStore.index_tenants`). To move to a Redis Cluster,
 migrate first, then copy the keys over (`redis-cli --cluster import`). Nothing could be re-derived
 instead: tokens are the customers' sign-ins, and fingerprints spare a full rewrite to Dynamics.
 """
@@ -89,7 +91,8 @@ async def _main() -> None:
         raise SystemExit("REDIS_URL is not set")
     store = await RedisStore.open(settings.redis_url, shards=settings.redis_due_shards)
     try:
-        moved = await migrate_first_layout(store)
+        moved = {} if store.cluster else await migrate_first_layout(store)
+        moved["tenant index"] = await store.index_tenants()
     finally:
         await store.close()
     logging.getLogger(__name__).info("done: %s", moved)

@@ -47,17 +47,23 @@ local function expected(set_key)
 end
 """
 # KEYS: conn, tok, runs, fpi, then the fingerprint maps of the entities in ARGV.
-# Returns {-1} (fpi names other entities: read again), or {1, conversation key or '', run ids}.
+# Returns {-1} (fpi names other entities: read again), or {1, conversation key or '', run ids,
+# Teams tenant or ''}.
 _DELETE_CONNECTION = (
     _EXPECTED_LIB
     + """
 if not expected(KEYS[4]) then return {-1} end
 local current = redis.call('GET', KEYS[1])
 local conversation = ''
-if current then conversation = cjson.decode(current)['conversation_key'] end
+local tenant = ''
+if current then
+  local record = cjson.decode(current)
+  conversation = record['conversation_key']
+  tenant = record['teams_tenant_id'] or ''
+end
 local runs = redis.call('ZRANGE', KEYS[3], 0, -1)
 redis.call('DEL', unpack(KEYS))
-return {1, conversation, runs}
+return {1, conversation, runs, tenant}
 """
 )
 # KEYS: runs. ARGV: started us, id, cap. Returns the ids dropped from the index (the caller deletes

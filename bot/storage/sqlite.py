@@ -60,13 +60,15 @@ class SqliteStore(SqliteCoordination):
         async with self._tx() as db:
             try:
                 await db.execute(
-                    "INSERT INTO connections (id, conversation_key, created_us, version, data) VALUES (?,?,?,?,?)",
+                    "INSERT INTO connections (id, conversation_key, created_us, version, data, teams_tenant_id) "
+                    "VALUES (?,?,?,?,?,?)",
                     (
                         stored.id,
                         stored.conversation_key,
                         to_us(stored.created_at),
                         1,
                         stored.model_dump_json(),
+                        stored.teams_tenant_id,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -81,11 +83,13 @@ class SqliteStore(SqliteCoordination):
         stored = connection.model_copy(update={"version": connection.version + 1})
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE connections SET conversation_key = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                "UPDATE connections SET conversation_key = ?, version = ?, data = ?, teams_tenant_id = ? "
+                "WHERE id = ? AND version = ?",
                 (
                     stored.conversation_key,
                     stored.version,
                     stored.model_dump_json(),
+                    stored.teams_tenant_id,
                     stored.id,
                     connection.version,
                 ),
@@ -104,6 +108,15 @@ class SqliteStore(SqliteCoordination):
                 "SELECT data FROM connections WHERE conversation_key = ? ORDER BY created_us, id",
                 (conversation_key,),
             )
+        return [Connection.model_validate_json(row["data"]) for row in rows]
+
+    async def list_tenant_connections(self, teams_tenant_id: str) -> list[Connection]:
+        # NULL: a row written by a process of an older version since this file was opened.
+        rows = await self._all(
+            "SELECT data FROM connections WHERE teams_tenant_id = ? OR (teams_tenant_id IS NULL "
+            "AND json_extract(data, '$.teams_tenant_id') = ?) ORDER BY created_us, id",
+            (teams_tenant_id, teams_tenant_id),
+        )
         return [Connection.model_validate_json(row["data"]) for row in rows]
 
     async def delete_connection(self, connection_id: str) -> None:

@@ -24,7 +24,7 @@ BUSY_TIMEOUT_SECONDS = 10.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (
     id TEXT PRIMARY KEY, conversation_key TEXT NOT NULL, created_us INTEGER NOT NULL,
-    version INTEGER NOT NULL, data TEXT NOT NULL);
+    version INTEGER NOT NULL, data TEXT NOT NULL, teams_tenant_id TEXT);
 CREATE INDEX IF NOT EXISTS connections_by_conversation ON connections (conversation_key, created_us);
 CREATE TABLE IF NOT EXISTS tokens (
     connection_id TEXT NOT NULL, kind TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (connection_id, kind));
@@ -86,10 +86,27 @@ async def connect(path: Path) -> aiosqlite.Connection:
         await db.execute("BEGIN IMMEDIATE")
         for statement in filter(str.strip, SCHEMA.split(";")):
             await db.execute(statement)
+        await _index_tenants(db)
         await db.execute("COMMIT")
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open the SQLite store at {path}: {exc}") from exc
     return db
+
+
+async def _index_tenants(db: aiosqlite.Connection) -> None:
+    """The `teams_tenant_id` column and its index, on a file made before they existed too: the column
+    is added and filled from each record's JSON (idempotent; rows left NULL by a process of an older
+    version are filled at the next open, and `list_tenant_connections` reads them meanwhile)."""
+    cursor = await db.execute("PRAGMA table_info(connections)")
+    if "teams_tenant_id" not in {row["name"] for row in await cursor.fetchall()}:
+        await db.execute("ALTER TABLE connections ADD COLUMN teams_tenant_id TEXT")
+    await db.execute(
+        "UPDATE connections SET teams_tenant_id = json_extract(data, '$.teams_tenant_id') "
+        "WHERE teams_tenant_id IS NULL"
+    )
+    await db.execute(
+        "CREATE INDEX IF NOT EXISTS connections_by_tenant ON connections (teams_tenant_id, created_us, id)"
+    )
 
 
 class SqliteBase:
