@@ -9,19 +9,8 @@ from __future__ import annotations
 
 from bot.storage.base import FailureKind, RecordFailure, RecordRefusal, RunOutcome, RunRecord
 from bot.sync.tables import SECURITY_ROLE_NAME, SOLUTION_FRIENDLY_NAME
-from cards.problem_words import PHRASES, error_words, problem_words, provider_name, sentence
-
-__all__ = [
-    "connector_outcome_words",
-    "error_words",
-    "problem_words",
-    "provider_name",
-    "record_failure_words",
-    "record_refusal_words",
-    "run_error_words",
-    "run_failure_words",
-]
-
+from cards.formatting import total_counts
+from cards.problem_words import PHRASES, provider_name, sentence
 
 # Kinds whose words come from the code when the code is one we know (`problem_words.PHRASES`).
 _WORDED_BY_CODE = frozenset(
@@ -93,8 +82,8 @@ def connector_outcome_words(run: RunRecord) -> str:
     """The line a run leaves on the Connector row in Dynamics 365: why it failed, or what it wrote."""
     if run.outcome == RunOutcome.FAILED:
         return run_error_words(run) or "The run failed."
-    changed = sum(c.changed for c in run.counts.values())
-    failed = sum(c.failed for c in run.counts.values())
+    totals = total_counts(run.counts)
+    changed, failed = totals.changed, totals.failed
     text = f"{changed} change{'' if changed == 1 else 's'} written"
     if failed:
         text += f", {failed} record{'' if failed == 1 else 's'} failed (see the run's card in Teams)"

@@ -24,7 +24,7 @@ from bot.storage.base import TokenKind
 from bot.sync.dataverse import DataverseClient
 from bot.sync.dynamics_auth import DynamicsAccount
 from bot.teams.turn import Turn
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from bot.sync.plans import get_plan
 from bot.teams.escape import md_outside
 from bot.teams.state import StoreStorage
 from bot.teams.turn import Turn, card_activity
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 from cards.submits import (
     DynamicsPickEnvSubmit,
     SettingsSubmit,

@@ -34,7 +34,7 @@ from bot.sync.solution_install import (
     solution_status,
 )
 from bot.teams.turn import Turn
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 
 log = logging.getLogger(__name__)
 

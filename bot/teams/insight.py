@@ -27,7 +27,7 @@ from bot.teams.proactive import ProactiveSender
 from bot.teams.runcards import card_ref
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, render_message_card
-from cards.failure_words import error_words, record_refusal_words, refusal_of
+from cards.failure_words import record_refusal_words, refusal_of
 from cards.formatting import format_both
 from cards.insight import (
     SINGULAR,
@@ -38,6 +38,7 @@ from cards.insight import (
     render_preview_card,
     render_why_card,
 )
+from cards.problem_words import error_words
 
 log = logging.getLogger(__name__)
 

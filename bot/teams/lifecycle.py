@@ -28,7 +28,7 @@ from cards import (
     render_disconnect_card,
     render_message_card,
 )
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 from cards.submits import CancelDisconnectSubmit, ConfirmDisconnectSubmit
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from bot.teams.runcards import thread_of
 from bot.teams.turn import Turn
 from cards import MessageCardData, MessageTone, SettingsCardData, render_message_card, render_settings_card
 from cards.elements import md_escape
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 from cards.settings import DEFAULT_SWITCH, NOTIFY_TITLES, SYNC_SWITCHES
 from cards.submits import SettingsCancelSubmit, SettingsSubmit, parse_submit
 

@@ -36,7 +36,7 @@ from bot.teams.background import BackgroundTasks
 from bot.teams.proactive import ProactiveSender
 from bot.teams.turn import Turn
 from cards.elements import md_escape
-from cards.failure_words import error_words
+from cards.problem_words import error_words
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,11 @@ from bot.sync.failures import describe
 from bot.sync.records import outcome_data
 from cards.failure_words import (
     connector_outcome_words,
-    error_words,
-    problem_words,
     record_refusal_words,
     run_error_words,
     run_failure_words,
 )
+from cards.problem_words import error_words, problem_words
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
