@@ -42,27 +42,26 @@ from datetime import datetime
 from aiohttp import web
 
 from sandbox.entra.errors import AadError
+from sandbox.fault_rules import Rule, RuleQueue
 
 TOKEN_PATH_SUFFIX = "/oauth2/v2.0/token"
 _NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 
 @dataclass
-class _Rule:
-    remaining: int
-    status: int
-    path_prefix: str | None
-    retry_after: int | None
+class _Rule(Rule):
+    status: int = 503
+    retry_after: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.path_prefix is None:
             return method == "POST" and path.lower().endswith(TOKEN_PATH_SUFFIX)
-        return path.lower().startswith(self.path_prefix.lower())
+        return self.prefix_matches(path)
 
 
 class Faults:
     def __init__(self) -> None:
-        self._rules: list[_Rule] = []
+        self._rules: RuleQueue[_Rule] = RuleQueue()
 
     def reset(self) -> None:
         self._rules.clear()
@@ -70,25 +69,19 @@ class Faults:
     @property
     def pending(self) -> int:
         """How many failures are still queued (over all rules)."""
-        return sum(rule.remaining for rule in self._rules)
+        return self._rules.pending
 
     def fail_next(
         self, n: int, status: int = 503, *, retry_after: int | None = None, path_prefix: str | None = None
     ) -> None:
-        if n < 1 or not 500 <= status <= 599:
-            raise ValueError("fail_next needs n >= 1 and a 5xx status (refusals: revoke_user, require_interaction)")
+        if not 500 <= status <= 599:
+            raise ValueError("fail_next needs a 5xx status (refusals: revoke_user, require_interaction)")
         if retry_after is not None and retry_after < 0:
             raise ValueError("retry_after is a number of seconds (>= 0)")
-        self._rules.append(_Rule(n, status, path_prefix, retry_after))
+        self._rules.add(_Rule(n, path_prefix, status, retry_after))
 
     def take(self, method: str, path: str) -> _Rule | None:
-        for rule in self._rules:
-            if rule.matches(method, path):
-                rule.remaining -= 1
-                if rule.remaining == 0:
-                    self._rules.remove(rule)
-                return rule
-        return None
+        return self._rules.take(lambda rule: rule.matches(method, path))
 
 
 TRANSIENT = AadError("temporarily_unavailable", 90033, "A transient error has occurred. Please try again.", status=503)

@@ -11,48 +11,40 @@ from http import HTTPStatus
 
 from aiohttp import web
 
+from sandbox.fault_rules import Rule, RuleQueue
 from sandbox.xero import wire
 
 
 @dataclass
-class _Rule:
-    remaining: int
-    path_prefix: str | None
+class _Rule(Rule):
     status: int = 0  # 0: drop the connection
     retry_after: int | None = None
     problem: str = "minute"
 
     def matches(self, path: str) -> bool:
-        return self.path_prefix is None or path.lower().startswith(self.path_prefix.lower())
+        return self.path_prefix is None or self.prefix_matches(path)
 
 
 class Faults:
     def __init__(self) -> None:
-        self.reset()
+        self._rules: RuleQueue[_Rule] = RuleQueue()
+        self.latency = 0.0
 
     def reset(self) -> None:
-        self._rules: list[_Rule] = []
+        self._rules.clear()
         self.latency = 0.0
 
     def fail_next(self, n: int, status: int, *, retry_after: int | None = None,
                   path_prefix: str | None = None, problem: str = "minute") -> None:
-        if n < 1 or not 400 <= status <= 599:
-            raise ValueError("fail_next needs n >= 1 and an error status (400-599)")
-        self._rules.append(_Rule(n, path_prefix, status, retry_after, problem))
+        if not 400 <= status <= 599:
+            raise ValueError("fail_next needs an error status (400-599)")
+        self._rules.add(_Rule(n, path_prefix, status, retry_after, problem))
 
     def drop_next(self, n: int, *, path_prefix: str | None = None) -> None:
-        if n < 1:
-            raise ValueError("drop_next needs n >= 1")
-        self._rules.append(_Rule(n, path_prefix))
+        self._rules.add(_Rule(n, path_prefix))
 
     def take(self, path: str) -> _Rule | None:
-        for rule in self._rules:
-            if rule.matches(path):
-                rule.remaining -= 1
-                if rule.remaining == 0:
-                    self._rules.remove(rule)
-                return rule
-        return None
+        return self._rules.take(lambda rule: rule.matches(path))
 
 
 def failure_response(rule: _Rule, path: str) -> web.Response:
