@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from bot.config import Settings, load_settings
-from bot.errors import ConfigError
+from bot.config import Settings, config_errors_exit, load_settings
 from bot.logs import configure_logging
 from bot.storage.factory import open_store
 from bot.teams.app import BotApp, open_bot_app
@@ -60,16 +58,13 @@ async def create_app(settings: Settings) -> web.Application:
 
 
 def main() -> None:
-    try:
+    with config_errors_exit():
         settings = load_settings()
         settings.check_serving()
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        raise SystemExit(2) from None
     configure_logging(settings.log_level)
     if settings.bind_host != settings.host:
         log.warning("anonymous mode: listening on %s only, not on HOST=%s", settings.bind_host, settings.host)
-    try:
+    with config_errors_exit():
         web.run_app(
             create_app(settings),
             host=settings.bind_host,
@@ -78,9 +73,6 @@ def main() -> None:
             access_log=None,
             print=None,
         )
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ print that line and exit with status 2.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -274,3 +277,14 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+@contextmanager
+def config_errors_exit() -> Iterator[None]:
+    """For the entry points (`app.py`, `python -m bot.worker`, `bot.rotate_keys`, the dev server): a
+    ConfigError inside becomes its one line on stderr and exit code 2."""
+    try:
+        yield
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from None

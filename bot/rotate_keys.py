@@ -18,9 +18,9 @@ import logging
 import sys
 from contextlib import AbstractAsyncContextManager
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, config_errors_exit, load_settings
 from bot.crypto import load_cipher, rotate_all
-from bot.errors import ConfigError, ConnectorError
+from bot.errors import ConnectorError
 from bot.logs import configure_logging
 from bot.storage.base import TokenKind
 from bot.storage.factory import open_store
@@ -68,17 +68,12 @@ async def rotate(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parse_args(argv)
-    try:
+    with config_errors_exit():
         settings = load_settings()
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
     configure_logging(settings.log_level)
     try:
-        rewritten = asyncio.run(rotate(settings))
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
+        with config_errors_exit():
+            rewritten = asyncio.run(rotate(settings))
     except ConnectorError as exc:
         # StoreError (unreadable blob, store down) or a lock that stayed busy: nothing is lost, run again.
         sys.stderr.write(f"key rotation stopped: {error_words(exc)}\n")

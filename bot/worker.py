@@ -12,8 +12,8 @@ import asyncio
 import logging
 import sys
 
-from bot.config import load_settings
-from bot.errors import ConfigError, StoreError
+from bot.config import config_errors_exit, load_settings
+from bot.errors import StoreError
 from bot.logs import configure_logging
 from bot.sync.worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_SECONDS, serve
 from cards.failure_words import connector_outcome_words
@@ -47,11 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     parse_args(argv)
-    try:
+    with config_errors_exit():
         settings = load_settings()
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
     if not settings.redis_url:
         # SQLite is the embedded store of one machine's bot, which runs its syncs itself; a worker
         # exists to add processes (and machines) on a store they all share, which only Redis is.
@@ -59,10 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        asyncio.run(serve(settings, outcome_words=connector_outcome_words))
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return 2
+        with config_errors_exit():
+            asyncio.run(serve(settings, outcome_words=connector_outcome_words))
     except StoreError as exc:
         log.error("the store cannot be reached: %s", exc)
         return 1

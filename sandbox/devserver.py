@@ -59,8 +59,7 @@ async def main() -> None:
     if str(ROOT) not in sys.path:  # app.py sits at the top of the checkout, not in a package
         sys.path.insert(0, str(ROOT))
     from app import create_app
-    from bot.config import load_settings
-    from bot.errors import ConfigError
+    from bot.config import config_errors_exit, load_settings
     from bot.logs import configure_logging
     from bot.solution import build_zip
     from sandbox.runner import Sandboxes
@@ -82,11 +81,8 @@ async def main() -> None:
     sandboxes.register_bot(public)
     for name, value in sandboxes.settings_env().items():
         os.environ.setdefault(name, value)
-    try:
+    with config_errors_exit():
         settings = load_settings(public_base_url=public, data_dir=data_dir)
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        raise SystemExit(2) from None
     app = await create_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()

@@ -60,3 +60,13 @@ def test_the_old_worker_module_refuses_to_start_rather_than_idle(tmp_path: Path)
     assert result.stderr.strip() == (
         "bot.sync.worker is no longer an entry point: start workers with `python -m bot.worker`"
     )
+
+
+@pytest.mark.parametrize("module", ["bot.worker", "bot.rotate_keys"])
+def test_a_bad_setting_is_one_line_and_exit_code_2(module: str, tmp_path: Path) -> None:
+    """The entry points share `bot.config.config_errors_exit` (app.py's own is in test_fail_closed)."""
+    result = _run(["-m", module], tmp_path, DATA_DIR=str(tmp_path / "data"), PORT="abc")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: PORT: Input should be a valid integer, unable to parse string as an integer"
+    ]
