@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.cards import of_type, walk_card
+
 __all__ = ["FakeConnector", "Outbound"]
 
 
@@ -45,37 +47,14 @@ class Outbound:
     def card_text(self) -> str:
         """Every text a person reads on the card (TextBlocks, TextRuns, facts, choice titles, action titles)."""
         parts: list[str] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                for key in ("text", "title", "value", "label", "placeholder"):
-                    if isinstance(node.get(key), str) and (key != "value" or node.get("type") != "Input.Text"):
-                        parts.append(node[key])
-                for value in node.values():
-                    if isinstance(value, dict | list):
-                        walk(value)
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(self.card or {})
+        for node in walk_card(self.card or {}):
+            for key in ("text", "title", "value", "label", "placeholder"):
+                if isinstance(node.get(key), str) and (key != "value" or node.get("type") != "Input.Text"):
+                    parts.append(node[key])
         return "\n".join(parts)
 
     def actions(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                if str(node.get("type", "")).startswith("Action."):
-                    found.append(node)
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(self.card or {})
-        return found
+        return of_type(self.card or {}, "Action.")
 
     def action(self, title: str) -> dict[str, Any]:
         for action in self.actions():
@@ -90,20 +69,7 @@ class Outbound:
         return any(a.get("title") == title for a in self.actions())
 
     def inputs(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                if str(node.get("type", "")).startswith("Input.") and isinstance(node.get("id"), str):
-                    found[node["id"]] = node
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(self.card or {})
-        return found
+        return {n["id"]: n for n in of_type(self.card or {}, "Input.") if isinstance(n.get("id"), str)}
 
 
 # The error codes the Bot Connector answers with, per status.

@@ -18,6 +18,7 @@ from cards.formatting import outcome_words
 from sandbox.xero.seed import UK_TENANT_ID
 from tests.scenario.botharness import ALICE, BotHarness, Chat, Outbound, open_bot
 from tests.scenario.opsharness import connect_in, connector_row, group_chat, install_ops
+from tests.support.cards import walk_card
 
 
 @pytest.fixture
@@ -61,22 +62,9 @@ def replies_in_place(chat: Chat, answer: Outbound) -> None:
 
 
 def table_rows(card: Outbound) -> int:
-    tables = [n for n in card.card.get("body", []) if isinstance(n, dict)] if card.card else []
-    found = 0
-
-    def walk(node: Any) -> None:
-        nonlocal found
-        if isinstance(node, dict):
-            if node.get("type") == "Table":
-                found += len(node.get("rows", [])) - 1  # the header row
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(tables)
-    return found
+    """The rows of the card's tables, headers not counted."""
+    tables = [n for n in walk_card(card.card or {}) if n.get("type") == "Table"]
+    return sum(len(table.get("rows", [])) - 1 for table in tables)
 
 
 async def test_status_in_any_spelling(bot: BotHarness, chat: Chat) -> None:

@@ -3,7 +3,6 @@ and the walkers the card tests read rendered cards with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from cards import (
     SetupStep,
     StepState,
 )
+from tests.support.cards import of_type, walk_card
 
 T0 = datetime(2025, 3, 14, 9, 5, tzinfo=UTC)
 
@@ -96,18 +96,8 @@ ENVS = tuple(
 SETUP = SetupCardData(setup_id="setup-1")
 XERO_DONE = SETUP.mark(SetupStep.XERO, StepState.DONE, "Acme Ltd (NZ)")
 
-def walk_card(node: Any) -> Iterator[Json]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk_card(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk_card(value)
-
-
 def card_actions(card: Json) -> list[Json]:
-    return [n for n in walk_card(card) if isinstance(n.get("type"), str) and n["type"].startswith("Action.")]
+    return of_type(card, "Action.")
 
 
 def card_inputs(card: Json) -> list[Json]:
