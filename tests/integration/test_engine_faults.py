@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,16 +11,10 @@ from bot.storage.base import RunOutcome
 from bot.sync.tables import BRANDING_THEME, CHART_OF_ACCOUNTS, TAX_TYPE
 from cards.failure_words import record_failure_words
 from sandbox.xero.seed import NZ_TENANT_ID
-from tests.integration.harness import Harness, open_harness, synced_writes, xero_api_calls
+from tests.integration.harness import Harness, synced_writes, xero_api_calls
 
 pytestmark = pytest.mark.timeout(90)
 API = "/api.xro/2.0"
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 async def assert_dynamics_matches_xero(h: Harness, connection: Any) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from bot.storage.base import RunOutcome
 from bot.sync.tables import TRACKING_CATEGORY, TRACKING_OPTION, RecordState
 from sandbox.xero.seed import NZ_TENANT_ID
-from tests.integration.harness import Harness, open_harness, synced_writes
+from tests.integration.harness import Harness, synced_writes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,12 +27,6 @@ OPTION_COLUMNS = [
     "xdc_recordstate",
     "_xdc_trackingcategoryid_value",
 ]
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 def by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:

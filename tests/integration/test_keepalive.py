@@ -8,9 +8,7 @@ counted in the Xero sandbox's log, Entra refresh grants in the Entra sandbox's l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +17,10 @@ from bot.sync.keepalive import KeeperPolicy, SignInKeeper
 from bot.sync.ports import AttentionReason
 from sandbox.entra import ALICE
 from sandbox.xero.seed import DEMO_EMAIL
-from tests.integration.harness import Harness, open_harness
+from tests.integration.harness import Harness
 
 pytestmark = pytest.mark.timeout(90)
 DAY = 86400
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 def keeper(h: Harness, policy: KeeperPolicy | None = None) -> SignInKeeper:

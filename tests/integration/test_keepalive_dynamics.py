@@ -9,26 +9,17 @@ Thresholds are `KeeperPolicy`'s defaults: due after 30 idle days, warned within 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot.storage.base import ConnectionStatus, Provider, RunOutcome
 from bot.storage.run_kinds import FailureKind
 from bot.sync.keepalive import ENTRA_REFRESH_INACTIVITY, KeeperPolicy
 from bot.sync.ports import AttentionReason
-from tests.integration.harness import Harness, open_harness
+from tests.integration.harness import Harness
 from tests.integration.test_keepalive import DAY, entra_refreshes, keeper
 
 pytestmark = pytest.mark.timeout(90)
 TOKEN_ENDPOINT_OUTAGE = 50
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 def test_the_thresholds_these_tests_assume() -> None:

@@ -8,20 +8,10 @@ ids come back although the service names upserted rows by their key, not their G
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.storage.base import RunOutcome
 from bot.sync.tables import CHART_OF_ACCOUNTS, CONNECTOR, CONNECTOR_SETTINGS, RunOutcomeChoice
-from tests.integration.harness import Harness, open_harness, synced_writes
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
+from tests.integration.harness import Harness, synced_writes
 
 
 def _paths(h: Harness, start: int, suffix: str) -> list[str]:
