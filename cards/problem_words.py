@@ -103,13 +103,6 @@ def _wait(seconds: float) -> str:
     return f"try again in about {round(minutes / 60)} hours"
 
 
-def _own_words(code: str, detail: str) -> str:
-    """The provider's message without the code it repeats (Xero writes `TokenExpired: ...`)."""
-    if not code or not detail.startswith(code):
-        return detail
-    return detail[len(code) :].lstrip(" :-")
-
-
 def sentence(text: str) -> str:
     """Capitalised, without a final stop (the caller decides how the sentence goes on)."""
     text = text.strip().rstrip(". ")
@@ -126,7 +119,7 @@ def problem_words(exc: ProviderError) -> str:
     text = words.what + (f" ({reference})" if reference else "")
     if exc.code == Problem.DAY_BUDGET and exc.where:
         text += f" ({exc.where})"  # "3 calls left"
-    detail = _own_words(exc.code, scrub(exc.detail))
+    detail = scrub(exc.detail)
     text += f": {detail.rstrip('. ')}" if detail else ""
     if words.todo:
         text += f"; {words.todo}"

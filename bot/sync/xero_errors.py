@@ -39,19 +39,20 @@ def xero_error(response: httpx.Response) -> ProviderError | None:
         return None
     body = _problem(response)
     detail = str(body.get("Detail") or body.get("Message") or body.get("Title") or "")[:300]
-    if status == 401:
-        code = detail.split(":", 1)[0].strip() or "Unauthorized"
+    if status in (401, 403):
+        # Xero's Detail leads with its code: "TokenExpired: token expired at ...", "AuthenticationUnsuccessful"
+        # (403: the organisation is disconnected or not covered by this connection).
+        head, _, rest = detail.partition(":")
+        code = head.strip() or ("Unauthorized" if status == 401 else "Forbidden")
+        if status == 403:
+            return PermissionDenied(code, provider=PROVIDER, status=status, detail=rest.strip())
         return AuthError(
             code,
             reconnect_required=code == "AuthorizationUnsuccessful",
             provider=PROVIDER,
             status=status,
-            detail=detail,
+            detail=rest.strip(),
         )
-    if status == 403:
-        # The organisation is disconnected or not covered by this connection (AuthenticationUnsuccessful).
-        code = detail.split(":", 1)[0].strip() or "Forbidden"
-        return PermissionDenied(code, provider=PROVIDER, status=status, detail=detail)
     if status == 400:
         validation = _validation_messages(body)
         return error_for_status(

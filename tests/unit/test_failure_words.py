@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
+
 from bot.errors import (
     AuthError,
     NotFound,
@@ -26,6 +28,7 @@ from bot.storage.base import (
 )
 from bot.sync.failures import describe
 from bot.sync.records import outcome_data
+from bot.sync.xero_errors import xero_error
 from cards.failure_words import (
     connector_outcome_words,
     record_refusal_words,
@@ -186,12 +189,15 @@ def test_the_words_read_as_sentences_whatever_the_provider_sent() -> None:
         "Dynamics 365 answered with an error (400, 0x80040237): A record with these values already exists. "
         "Nothing was changed."
     )
-    forbidden = PermissionDenied("AuthenticationUnsuccessful", provider="xero", status=403, detail="AuthenticationUnsuccessful")
+    # Through Xero's own mapper: its Detail leads with the code, which is not said twice.
+    forbidden = xero_error(httpx.Response(403, json={"Type": None, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"}))
+    assert isinstance(forbidden, PermissionDenied)
     assert problem_words(forbidden) == (
         "Xero says this organisation is disconnected from the app or not covered by this connection (403); "
         "reconnect Xero and choose the organisation again"
     )
-    expired = AuthError("TokenExpired", provider="xero", status=401, detail="TokenExpired: token expired at 12/06/2026 10:00:00")
+    expired = xero_error(httpx.Response(401, json={"Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired: token expired at 12/06/2026 10:00:00"}))
+    assert isinstance(expired, AuthError)
     assert problem_words(expired) == "Xero refused our sign-in (401, TokenExpired): token expired at 12/06/2026 10:00:00"
     assert problem_words(ProviderError(Problem.BAD_STATUS, provider="xero", status=200, detail="ERROR")) == (
         "Xero answered with a status other than OK: ERROR"
